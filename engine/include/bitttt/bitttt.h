@@ -1,0 +1,214 @@
+/*
+ * libbitttt: the Bit-TTT layer (BitNet b1.58 projections + test-time training).
+ *
+ * The only installed header of the library. Everything here is the public,
+ * stable API; internals live in engine/src and are not reachable from outside.
+ *
+ * Threading: a model is owned by one thread at a time. Every function that
+ * takes a model may be called from any thread, but never concurrently on the
+ * same model (serialise with your own lock if you share one). Distinct models
+ * are fully independent and may be driven from different threads at once.
+ * Functions that take no model (version, strerror, config defaults, CPU
+ * queries) are thread-safe.
+ *
+ * Errors: functions returning int return TTT_OK (0) or a negative ttt_error.
+ * A failed call leaves the model exactly as it was.
+ *
+ * The algorithm is specified in docs/SPEC.md.
+ */
+#ifndef BITTTT_BITTTT_H
+#define BITTTT_BITTTT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TTT_VERSION_MAJOR 1
+#define TTT_VERSION_MINOR 0
+#define TTT_VERSION_PATCH 0
+#define TTT_VERSION_INT(maj, min, pat) (((maj) << 16) | ((min) << 8) | (pat))
+#define TTT_VERSION TTT_VERSION_INT(TTT_VERSION_MAJOR, TTT_VERSION_MINOR, TTT_VERSION_PATCH)
+
+#if defined(_WIN32) || defined(__CYGWIN__)
+#  if defined(TTT_BUILDING_LIBRARY)
+#    define TTT_API __declspec(dllexport)
+#  else
+#    define TTT_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#  define TTT_API __attribute__((visibility("default")))
+#else
+#  define TTT_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Error codes. The values are fixed forever; new codes get new values. */
+typedef enum ttt_error {
+    TTT_OK = 0,
+    TTT_ERR_INVALID_ARG = -1, /**< NULL pointer, zero count, value out of range */
+    TTT_ERR_NOMEM = -2,       /**< allocation failed */
+    TTT_ERR_OVERFLOW = -3,    /**< a size computation would overflow size_t */
+    TTT_ERR_IO = -4,          /**< open/read/write/fsync/rename failed (see errno) */
+    TTT_ERR_FORMAT = -5,      /**< state data truncated, corrupt or bad checksum */
+    TTT_ERR_VERSION = -6,     /**< state format version not supported */
+    TTT_ERR_MISMATCH = -7,    /**< state belongs to another shape or projections */
+    TTT_ERR_BUFFER_SMALL = -8 /**< caller's buffer too small; size reported */
+} ttt_error;
+
+/** Instruction set levels for the kernels, lowest first. */
+typedef enum ttt_isa {
+    TTT_ISA_AUTO = 0,   /**< best the CPU supports (the default) */
+    TTT_ISA_SCALAR = 1, /**< portable C, the reference */
+    TTT_ISA_AVX2 = 2,   /**< AVX2 + FMA */
+    TTT_ISA_AVX512 = 3  /**< AVX-512 F/BW/VL, with VNNI when present */
+} ttt_isa;
+
+/** Limits on the shape; larger values are rejected with TTT_ERR_INVALID_ARG. */
+#define TTT_MAX_HIDDEN_DIM ((size_t)1 << 16)
+#define TTT_MAX_STATE_DIM ((size_t)1 << 14)
+
+/**
+ * Model configuration. Always initialise with ttt_config_default() and then
+ * change fields: new fields are appended in later versions, and struct_size
+ * tells the library which version of the struct the caller was built with.
+ */
+typedef struct ttt_config {
+    uint32_t struct_size; /**< sizeof(ttt_config); set by ttt_config_default() */
+    uint32_t max_isa;     /**< a ttt_isa: cap on the kernels (AUTO = best) */
+    size_t hidden_dim;    /**< D: token width, a multiple of 4, >= 4 */
+    size_t state_dim;     /**< d: width of W; 0 = D / 4 */
+    float inner_lr;       /**< eta in [0, 2]; default 0.01 */
+    int learning;         /**< non-zero: W learns from every token; default 1 */
+    uint64_t seed;        /**< projection initialisation; default TTT_DEFAULT_SEED */
+} ttt_config;
+
+#define TTT_DEFAULT_SEED UINT64_C(0x42177755)
+#define TTT_DEFAULT_INNER_LR 0.01f
+
+/** Counters since creation or the last ttt_reset(). */
+typedef struct ttt_stats {
+    uint64_t tokens_seen;    /**< every token passed to forward */
+    uint64_t tokens_skipped; /**< tokens holding NaN or Inf: not learned */
+} ttt_stats;
+
+/** Opaque model handle. */
+typedef struct ttt_model ttt_model;
+
+/* ------------------------------------------------------------------------ */
+/* The original ABI: these three functions keep their exact signatures.     */
+
+/**
+ * Create a model with the default configuration, hidden_dim D and inner_lr.
+ * Returns NULL on invalid arguments (see ttt_config) or allocation failure.
+ * The caller owns the model and frees it with ttt_destroy().
+ */
+TTT_API void *ttt_create(size_t hidden_dim, float inner_lr);
+
+/**
+ * Run seq_len tokens through the layer, learning from each in order.
+ * input and output are row-major seq_len x hidden_dim floats; output may be
+ * the same pointer as input (in place) but must not otherwise overlap it.
+ * Returns TTT_OK or a negative ttt_error; on error nothing was processed.
+ */
+TTT_API int ttt_forward(void *model, const float *input, size_t seq_len, float *output);
+
+/** Free a model made by ttt_create() or ttt_create_ex(). NULL is a no-op. */
+TTT_API void ttt_destroy(void *model);
+
+/* ------------------------------------------------------------------------ */
+/* Extended API.                                                             */
+
+/** Fill cfg with the defaults (D = 0: the caller must set hidden_dim). */
+TTT_API void ttt_config_default(ttt_config *cfg);
+
+/**
+ * Create a model from cfg. On success *out holds a new model owned by the
+ * caller (free with ttt_destroy()) and TTT_OK is returned; on failure *out is
+ * set to NULL. TTT_ERR_INVALID_ARG for a bad field, TTT_ERR_NOMEM,
+ * TTT_ERR_OVERFLOW.
+ */
+TTT_API int ttt_create_ex(const ttt_config *cfg, ttt_model **out);
+
+/**
+ * Like ttt_forward(), and writes each token's surprise (the error of the
+ * prediction made before learning that token, ||p - f||^2 / d) into
+ * surprise[0..seq_len-1] when surprise is not NULL. A token holding NaN or
+ * Inf is not learned; its output is its input and its surprise is NaN.
+ */
+TTT_API int ttt_forward_ex(ttt_model *model, const float *input, size_t seq_len,
+                           float *output, float *surprise);
+
+/** Forget everything learned: W = 0, counters 0. Projections are kept. */
+TTT_API int ttt_reset(ttt_model *model);
+
+/** Set eta; TTT_ERR_INVALID_ARG unless finite and in [0, 2]. */
+TTT_API int ttt_set_inner_lr(ttt_model *model, float inner_lr);
+/** Current eta; NaN for a NULL model. */
+TTT_API float ttt_get_inner_lr(const ttt_model *model);
+/** Turn learning on (non-zero) or off. Off: W is frozen, tokens still transform. */
+TTT_API int ttt_set_learning(ttt_model *model, int learning);
+/** 1 if learning, 0 if not or model is NULL. */
+TTT_API int ttt_get_learning(const ttt_model *model);
+
+/** Copy the model's effective configuration (state_dim resolved) into cfg. */
+TTT_API int ttt_get_config(const ttt_model *model, ttt_config *cfg);
+/** Copy the counters into stats. */
+TTT_API int ttt_get_stats(const ttt_model *model, ttt_stats *stats);
+
+/** Name of the kernel set in use ("scalar", "avx2", "avx512", "avx512-vnni"). */
+TTT_API const char *ttt_get_kernel_name(const ttt_model *model);
+
+/**
+ * Best ISA this CPU and OS support, after the TTT_FORCE_ISA environment
+ * variable (scalar|avx2|avx512) is applied as a cap. Thread-safe.
+ */
+TTT_API ttt_isa ttt_cpu_isa(void);
+
+/* ---- State persistence (format in docs/SPEC.md) ---- */
+
+/** Bytes needed by ttt_state_save() for this model. 0 for NULL. */
+TTT_API size_t ttt_state_size(const ttt_model *model);
+
+/**
+ * Serialise the learned state into buf (capacity cap bytes). *written gets
+ * the size (also on TTT_ERR_BUFFER_SMALL, so callers can size a buffer).
+ * written may be NULL. Applies any pending update to W first; outputs are
+ * unaffected.
+ */
+TTT_API int ttt_state_save(ttt_model *model, void *buf, size_t cap, size_t *written);
+
+/**
+ * Replace the learned state with the one in buf. Everything is validated
+ * before anything changes: TTT_ERR_FORMAT (truncated, corrupt, bad checksum,
+ * non-finite values), TTT_ERR_VERSION, TTT_ERR_MISMATCH (other shape or
+ * projections); on any error the model is untouched.
+ */
+TTT_API int ttt_state_load(ttt_model *model, const void *buf, size_t len);
+
+/**
+ * Save the state to path atomically: a temporary file beside it is written,
+ * fsynced and renamed over path, so path holds either the old or the new
+ * complete state even after a crash. TTT_ERR_IO on failure; the old file
+ * is left as it was. Allocates.
+ */
+TTT_API int ttt_state_save_file(ttt_model *model, const char *path);
+
+/** Load a file written by ttt_state_save_file(); same rules as ttt_state_load(). */
+TTT_API int ttt_state_load_file(ttt_model *model, const char *path);
+
+/* ---- Misc ---- */
+
+/** Static English message for an error code; never NULL. */
+TTT_API const char *ttt_strerror(int err);
+/** TTT_VERSION of the library actually loaded. */
+TTT_API unsigned ttt_version(void);
+/** "MAJOR.MINOR.PATCH" of the library actually loaded. */
+TTT_API const char *ttt_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BITTTT_BITTTT_H */

@@ -1,0 +1,1 @@
+# ctypes binding: see engine/python

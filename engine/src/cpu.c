@@ -1,0 +1,94 @@
+/*
+ * CPU feature detection and the ISA override: the only place that knows
+ * about cpuid, XGETBV and TTT_FORCE_ISA.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if defined(TTT_HAVE_X86)
+#include <cpuid.h>
+
+static uint64_t xgetbv0(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* Both the CPU and the OS must agree: the OS has to save the wider registers
+ * on context switch (XCR0), or using them corrupts other threads. */
+static unsigned detect(int *vnni)
+{
+    unsigned a, b, c, d;
+    *vnni = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return TTT_ISA_SCALAR;
+    const int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, avx = (c >> 28) & 1;
+    if (!osxsave || !avx || !fma)
+        return TTT_ISA_SCALAR;
+    const uint64_t xcr0 = xgetbv0();
+    if ((xcr0 & 0x6) != 0x6)
+        return TTT_ISA_SCALAR;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return TTT_ISA_SCALAR;
+    __cpuid_count(7, 0, a, b, c, d);
+    const int avx2 = (b >> 5) & 1;
+    if (!avx2)
+        return TTT_ISA_SCALAR;
+    const int f = (b >> 16) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
+    if (f && bw && vl && (xcr0 & 0xe6) == 0xe6) {
+        *vnni = (c >> 11) & 1;
+        return TTT_ISA_AVX512;
+    }
+    return TTT_ISA_AVX2;
+}
+#endif
+
+static unsigned g_isa = TTT_ISA_SCALAR;
+static int g_vnni;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void init_isa(void)
+{
+#if defined(TTT_HAVE_X86)
+    g_isa = detect(&g_vnni);
+#endif
+    /* like libjpeg-turbo's JSIMD_FORCE*: a cap for tests and for users who
+     * need to rule the SIMD paths out; it can lower the level, never raise it */
+    const char *force = getenv("TTT_FORCE_ISA");
+    if (force) {
+        unsigned cap = g_isa;
+        if (!strcmp(force, "scalar") || !strcmp(force, "c"))
+            cap = TTT_ISA_SCALAR;
+        else if (!strcmp(force, "avx2"))
+            cap = TTT_ISA_AVX2;
+        else if (!strcmp(force, "avx512"))
+            cap = TTT_ISA_AVX512;
+        if (cap < g_isa)
+            g_isa = cap;
+    }
+}
+
+ttt_isa ttt_cpu_isa(void)
+{
+    pthread_once(&g_once, init_isa);
+    return (ttt_isa)g_isa;
+}
+
+const ttt_kernels *ttt_kernels_select(unsigned max_isa)
+{
+    unsigned isa = ttt_cpu_isa();
+    if (max_isa != TTT_ISA_AUTO && max_isa < isa)
+        isa = max_isa;
+#if defined(TTT_HAVE_X86)
+    /* TEMPORARY: placeholder tables have no functions until the SIMD kernels land */
+    if (isa >= TTT_ISA_AVX512 && ttt_kernels_avx512.tgemm)
+        return g_vnni ? &ttt_kernels_avx512vnni : &ttt_kernels_avx512;
+    if (isa >= TTT_ISA_AVX2 && ttt_kernels_avx2.tgemm)
+        return &ttt_kernels_avx2;
+#endif
+    return &ttt_kernels_scalar;
+}

@@ -1,0 +1,161 @@
+/*
+ * The forward pass: the per-token order of operations of docs/SPEC.md,
+ * written once. Work is done a block of tokens at a time: the features of a
+ * block come from one batched int8 product, the recurrence runs token by
+ * token, and the outputs come from a second batched product.
+ *
+ * The W update of token t is fused with the prediction of token t + 1 (one
+ * pass over W per token). The update is therefore held "pending" between the
+ * two, across call boundaries if need be, which keeps results identical
+ * however a stream is split into calls.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "internal.h"
+
+static float from_bits(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+static uint32_t to_bits(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b;
+}
+
+/* Quantise v (n finite floats) per SPEC step 1; returns the absmax, or 0
+ * when v is below the floor and quantises to all zeros. */
+static float quantize_token(const ttt_kernels *k, const float *v, size_t n, int8_t *q, int32_t *qsum)
+{
+    const float m = from_bits(k->absmax_bits(v, n));
+    if (m < TTT_ABSMAX_FLOOR) {
+        memset(q, 0, n);
+        *qsum = 0;
+        return 0.0f;
+    }
+    *qsum = k->quantize(v, n, 127.0f / m, q);
+    return m;
+}
+
+/* f = y / ||y||. The dequantisation scale of y cancels in the ratio, so f is
+ * computed from the exact integer accumulators: identical on every ISA. */
+static void feature(const int32_t *acc, size_t d, float *f)
+{
+    int64_t ss = 0;
+    for (size_t j = 0; j < d; j++)
+        ss += (int64_t)acc[j] * acc[j];
+    if (ss == 0) {
+        memset(f, 0, d * sizeof *f);
+        return;
+    }
+    const float inv = (float)(1.0 / sqrt((double)ss));
+    for (size_t j = 0; j < d; j++)
+        f[j] = (float)acc[j] * inv;
+}
+
+void ttt_flush_pending(ttt_model *m)
+{
+    if (m->pending)
+        m->k->update_predict(m->W, m->d, m->ws, m->pend_c, m->pend_f, NULL, NULL);
+    m->pending = 0;
+}
+
+static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, float *surprise)
+{
+    const ttt_kernels *k = m->k;
+    const size_t D = m->D, d = m->d;
+
+    for (size_t t = 0; t < nb; t++) {
+        const float *x = in + t * D;
+        int8_t *q = m->q + t * m->Dq;
+        m->ok[t] = k->absmax_bits(x, D) < to_bits(INFINITY);
+        if (m->ok[t]) {
+            quantize_token(k, x, D, q, &m->qsum[t]);
+        } else {
+            memset(q, 0, D);
+            m->qsum[t] = 0;
+        }
+    }
+    k->tgemm(m->down, m->Dq, d, D, m->q, m->Dq, m->qsum, nb, m->acc_down, d);
+
+    const float eta = m->cfg.inner_lr;
+    for (size_t t = 0; t < nb; t++) {
+        int8_t *qp = m->qp + t * m->dq;
+        float s = NAN;
+        m->g[t] = 0.0f;
+        if (m->ok[t]) {
+            feature(m->acc_down + t * d, d, m->f);
+            k->update_predict(m->W, d, m->ws, m->pending ? m->pend_c : NULL, m->pend_f, m->f, m->p);
+            m->pending = 0;
+            float acc = 0.0f;
+            for (size_t j = 0; j < d; j++) {
+                const float e = m->p[j] - m->f[j];
+                acc += e * e;
+            }
+            s = acc / (float)d;
+            /* W is bounded for eta <= 2, so this cannot happen; the check
+             * keeps the state safe even if that reasoning ever breaks */
+            if (!isfinite(s))
+                m->ok[t] = 0;
+        }
+        if (!m->ok[t]) {
+            memset(qp, 0, d);
+            m->qpsum[t] = 0;
+            m->stats.tokens_skipped++;
+            s = NAN;
+        } else {
+            if (m->cfg.learning) {
+                for (size_t j = 0; j < d; j++)
+                    m->pend_c[j] = eta * (m->p[j] - m->f[j]);
+                memcpy(m->pend_f, m->f, d * sizeof *m->f);
+                m->pending = 1;
+            }
+            const float mp = quantize_token(k, m->p, d, qp, &m->qpsum[t]);
+            m->g[t] = mp * m->s_up / 127.0f;
+        }
+        m->stats.tokens_seen++;
+        if (surprise)
+            surprise[t] = s;
+    }
+
+    k->tgemm(m->up, m->dq, D, d, m->qp, m->dq, m->qpsum, nb, m->acc_up, D);
+    for (size_t t = 0; t < nb; t++) {
+        const float *x = in + t * D;
+        float *o = out + t * D;
+        /* g == 0: no residual at all, so the output is the input bit for bit */
+        if (m->g[t] != 0.0f)
+            k->residual(x, m->acc_up + t * D, D, m->g[t], o);
+        else if (o != x)
+            memcpy(o, x, D * sizeof *o);
+    }
+}
+
+int ttt_forward_ex(ttt_model *m, const float *in, size_t n, float *out, float *surprise)
+{
+    size_t count, bytes;
+    if (!m || !in || !out || n == 0)
+        return TTT_ERR_INVALID_ARG;
+    if (ttt_mul_size(n, m->D, &count) || ttt_mul_size(count, sizeof(float), &bytes))
+        return TTT_ERR_OVERFLOW;
+    if (out != in) {
+        const uintptr_t a = (uintptr_t)in, b = (uintptr_t)out;
+        if (a < b + bytes && b < a + bytes)
+            return TTT_ERR_INVALID_ARG;
+    }
+    for (size_t t0 = 0; t0 < n; t0 += TTT_BLOCK) {
+        const size_t nb = n - t0 < TTT_BLOCK ? n - t0 : TTT_BLOCK;
+        forward_block(m, in + t0 * m->D, nb, out + t0 * m->D, surprise ? surprise + t0 : NULL);
+    }
+    return TTT_OK;
+}
+
+int ttt_forward(void *model, const float *input, size_t seq_len, float *output)
+{
+    return ttt_forward_ex(model, input, seq_len, output, NULL);
+}

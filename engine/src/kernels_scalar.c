@@ -1,0 +1,80 @@
+/* The scalar kernels: the semantic reference for every ISA (see kernels.h). */
+#include <math.h>
+#include <string.h>
+
+#include "kernels.h"
+
+static uint32_t absmax_bits_c(const float *x, size_t n)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], sizeof b);
+        b &= 0x7fffffffu;
+        if (b > m)
+            m = b;
+    }
+    return m;
+}
+
+static int32_t quantize_c(const float *x, size_t n, float scale, int8_t *q)
+{
+    int32_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* lrintf rounds ties to even, as cvtps2dq does in the SIMD kernels */
+        long v = lrintf(x[i] * scale);
+        if (v > 127)
+            v = 127;
+        if (v < -127)
+            v = -127;
+        q[i] = (int8_t)v;
+        sum += (int32_t)v;
+    }
+    return sum;
+}
+
+static void tgemm_c(const uint8_t *w, size_t wstride, size_t rows, size_t cols,
+                    const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                    int32_t *out, size_t ostride)
+{
+    (void)vsum; /* the bias is undone per weight here; SIMD kernels use vsum */
+    for (size_t t = 0; t < ntok; t++) {
+        const int8_t *vt = v + t * vstride;
+        for (size_t r = 0; r < rows; r++) {
+            const uint8_t *wr = w + r * wstride;
+            int32_t acc = 0;
+            for (size_t c = 0; c < cols; c++)
+                acc += ((int32_t)wr[c] - 1) * vt[c];
+            out[t * ostride + r] = acc;
+        }
+    }
+}
+
+static void update_predict_c(float *W, size_t d, size_t ws, const float *c,
+                             const float *fo, const float *fn, float *p)
+{
+    for (size_t i = 0; i < d; i++) {
+        float *row = W + i * ws;
+        if (c) {
+            const float ci = c[i];
+            for (size_t j = 0; j < d; j++)
+                row[j] -= ci * fo[j];
+        }
+        if (fn) {
+            float acc = 0.0f;
+            for (size_t j = 0; j < d; j++)
+                acc += row[j] * fn[j];
+            p[i] = acc;
+        }
+    }
+}
+
+static void residual_c(const float *x, const int32_t *acc, size_t n, float g, float *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = x[i] + (float)acc[i] * g;
+}
+
+const ttt_kernels ttt_kernels_scalar = {
+    "scalar", absmax_bits_c, quantize_c, tgemm_c, update_predict_c, residual_c,
+};

@@ -1,0 +1,185 @@
+/* Model lifecycle, configuration and accessors. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static size_t round_up(size_t v, size_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+void ttt_config_default(ttt_config *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+    cfg->max_isa = TTT_ISA_AUTO;
+    cfg->inner_lr = TTT_DEFAULT_INNER_LR;
+    cfg->learning = 1;
+    cfg->seed = TTT_DEFAULT_SEED;
+}
+
+static int valid_lr(float lr)
+{
+    return isfinite(lr) && lr >= 0.0f && lr <= 2.0f;
+}
+
+void ttt_destroy(void *model)
+{
+    ttt_model *m = model;
+    if (!m)
+        return;
+    ttt_aligned_free(m->down);
+    ttt_aligned_free(m->up);
+    ttt_aligned_free(m->W);
+    ttt_aligned_free(m->pend_c);
+    ttt_aligned_free(m->pend_f);
+    ttt_aligned_free(m->q);
+    ttt_aligned_free(m->qsum);
+    ttt_aligned_free(m->acc_down);
+    ttt_aligned_free(m->qp);
+    ttt_aligned_free(m->qpsum);
+    ttt_aligned_free(m->acc_up);
+    ttt_aligned_free(m->f);
+    ttt_aligned_free(m->p);
+    free(m);
+}
+
+/* Allocate an n x size array, zeroed, or fail on overflow. */
+static int alloc_array(void **p, size_t n, size_t size)
+{
+    size_t bytes;
+    if (ttt_mul_size(n, size, &bytes))
+        return TTT_ERR_OVERFLOW;
+    *p = ttt_aligned_alloc(bytes);
+    if (!*p)
+        return TTT_ERR_NOMEM;
+    memset(*p, 0, bytes);
+    return TTT_OK;
+}
+
+int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
+{
+    if (!out)
+        return TTT_ERR_INVALID_ARG;
+    *out = NULL;
+    if (!cfg || cfg->struct_size < sizeof(ttt_config))
+        return TTT_ERR_INVALID_ARG;
+    const size_t D = cfg->hidden_dim;
+    const size_t d = cfg->state_dim ? cfg->state_dim : D / 4;
+    if (D < 4 || D % 4 != 0 || D > TTT_MAX_HIDDEN_DIM || d < 1 || d > TTT_MAX_STATE_DIM)
+        return TTT_ERR_INVALID_ARG;
+    if (!valid_lr(cfg->inner_lr) || cfg->max_isa > TTT_ISA_AVX512)
+        return TTT_ERR_INVALID_ARG;
+
+    ttt_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return TTT_ERR_NOMEM;
+    m->cfg = *cfg;
+    m->cfg.struct_size = sizeof(ttt_config);
+    m->cfg.state_dim = d;
+    m->cfg.learning = cfg->learning != 0;
+    m->k = ttt_kernels_select(cfg->max_isa);
+    m->D = D;
+    m->d = d;
+    m->Dq = round_up(D, TTT_ALIGN);
+    m->dq = round_up(d, TTT_ALIGN);
+    m->ws = round_up(d, TTT_ALIGN / sizeof(float));
+    m->s_down = (float)sqrt(1.5 / (double)D);
+    m->s_up = (float)sqrt(1.5 / (double)d);
+
+    int err;
+    if ((err = alloc_array((void **)&m->down, d, m->Dq)) ||
+        (err = alloc_array((void **)&m->up, D, m->dq)) ||
+        (err = alloc_array((void **)&m->W, d, m->ws * sizeof(float))) ||
+        (err = alloc_array((void **)&m->pend_c, d, sizeof(float))) ||
+        (err = alloc_array((void **)&m->pend_f, d, sizeof(float))) ||
+        (err = alloc_array((void **)&m->q, TTT_BLOCK, m->Dq)) ||
+        (err = alloc_array((void **)&m->qsum, TTT_BLOCK, sizeof(int32_t))) ||
+        (err = alloc_array((void **)&m->acc_down, TTT_BLOCK, d * sizeof(int32_t))) ||
+        (err = alloc_array((void **)&m->qp, TTT_BLOCK, m->dq)) ||
+        (err = alloc_array((void **)&m->qpsum, TTT_BLOCK, sizeof(int32_t))) ||
+        (err = alloc_array((void **)&m->acc_up, TTT_BLOCK, D * sizeof(int32_t))) ||
+        (err = alloc_array((void **)&m->f, d, sizeof(float))) ||
+        (err = alloc_array((void **)&m->p, d, sizeof(float)))) {
+        ttt_destroy(m);
+        return err;
+    }
+    ttt_ternary_fill(m->down, d, D, m->Dq, cfg->seed, 0);
+    ttt_ternary_fill(m->up, D, d, m->dq, cfg->seed, 1);
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    h = ttt_fnv1a64(h, m->down, d * m->Dq);
+    m->proj_hash = ttt_fnv1a64(h, m->up, D * m->dq);
+    *out = m;
+    return TTT_OK;
+}
+
+void *ttt_create(size_t hidden_dim, float inner_lr)
+{
+    ttt_config cfg;
+    ttt_model *m;
+    ttt_config_default(&cfg);
+    cfg.hidden_dim = hidden_dim;
+    cfg.inner_lr = inner_lr;
+    return ttt_create_ex(&cfg, &m) == TTT_OK ? m : NULL;
+}
+
+int ttt_reset(ttt_model *m)
+{
+    if (!m)
+        return TTT_ERR_INVALID_ARG;
+    memset(m->W, 0, m->d * m->ws * sizeof(float));
+    m->pending = 0;
+    memset(&m->stats, 0, sizeof m->stats);
+    return TTT_OK;
+}
+
+int ttt_set_inner_lr(ttt_model *m, float lr)
+{
+    if (!m || !valid_lr(lr))
+        return TTT_ERR_INVALID_ARG;
+    m->cfg.inner_lr = lr;
+    return TTT_OK;
+}
+
+float ttt_get_inner_lr(const ttt_model *m)
+{
+    return m ? m->cfg.inner_lr : NAN;
+}
+
+int ttt_set_learning(ttt_model *m, int learning)
+{
+    if (!m)
+        return TTT_ERR_INVALID_ARG;
+    m->cfg.learning = learning != 0;
+    return TTT_OK;
+}
+
+int ttt_get_learning(const ttt_model *m)
+{
+    return m ? m->cfg.learning : 0;
+}
+
+int ttt_get_config(const ttt_model *m, ttt_config *cfg)
+{
+    if (!m || !cfg)
+        return TTT_ERR_INVALID_ARG;
+    *cfg = m->cfg;
+    return TTT_OK;
+}
+
+int ttt_get_stats(const ttt_model *m, ttt_stats *stats)
+{
+    if (!m || !stats)
+        return TTT_ERR_INVALID_ARG;
+    *stats = m->stats;
+    return TTT_OK;
+}
+
+const char *ttt_get_kernel_name(const ttt_model *m)
+{
+    return m ? m->k->name : "none";
+}
