@@ -84,10 +84,9 @@ const ttt_kernels *ttt_kernels_select(unsigned max_isa)
     if (max_isa != TTT_ISA_AUTO && max_isa < isa)
         isa = max_isa;
 #if defined(TTT_HAVE_X86)
-    /* TEMPORARY: placeholder tables have no functions until the SIMD kernels land */
-    if (isa >= TTT_ISA_AVX512 && ttt_kernels_avx512.tgemm)
+    if (isa >= TTT_ISA_AVX512)
         return g_vnni ? &ttt_kernels_avx512vnni : &ttt_kernels_avx512;
-    if (isa >= TTT_ISA_AVX2 && ttt_kernels_avx2.tgemm)
+    if (isa >= TTT_ISA_AVX2)
         return &ttt_kernels_avx2;
 #endif
     return &ttt_kernels_scalar;

@@ -1,3 +1,294 @@
+/*
+ * AVX-512 kernels (F/BW/VL; built with -mavx512f -mavx512bw -mavx512vl
+ * -mavx512vnni). Two tables: ttt_kernels_avx512 uses no VNNI instruction,
+ * ttt_kernels_avx512vnni differs only in tgemm, which uses vpdpbusd.
+ * Contracts in kernels.h; the structure mirrors kernels_avx2.c, with opmasks
+ * for every tail so nothing beyond n / cols / d is read or written.
+ */
+#include <immintrin.h>
+
 #include "kernels.h"
-const ttt_kernels ttt_kernels_avx512 = { "avx512-placeholder", 0, 0, 0, 0, 0 };
-const ttt_kernels ttt_kernels_avx512vnni = { "avx512vnni-placeholder", 0, 0, 0, 0, 0 };
+
+#define AI static inline __attribute__((always_inline))
+
+AI __mmask16 mask16(size_t n) /* n < 16 */
+{
+    return (__mmask16)((1u << n) - 1u);
+}
+
+AI __mmask64 mask64(size_t n) /* n < 64 */
+{
+    return (__mmask64)((UINT64_C(1) << n) - 1u);
+}
+
+static uint32_t absmax_bits_avx512(const float *x, size_t n)
+{
+    const __m512i abs = _mm512_set1_epi32(0x7fffffff);
+    __m512i m0 = _mm512_setzero_si512(), m1 = m0;
+    size_t i = 0;
+    /* sign cleared: non-negative int32 patterns order like the floats */
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm512_max_epi32(m0, _mm512_and_si512(abs, _mm512_loadu_si512(x + i)));
+        m1 = _mm512_max_epi32(m1, _mm512_and_si512(abs, _mm512_loadu_si512(x + i + 16)));
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : mask16(n - i);
+        m0 = _mm512_max_epi32(m0, _mm512_and_si512(abs, _mm512_maskz_loadu_epi32(k, x + i)));
+    }
+    return (uint32_t)_mm512_reduce_max_epi32(_mm512_max_epi32(m0, m1));
+}
+
+/* cvtps2dq rounds by MXCSR, nearest-even by default: the same as lrintf */
+AI __m512i quant16(__m512 x, __m512 scale)
+{
+    const __m512i r = _mm512_cvtps_epi32(_mm512_mul_ps(x, scale));
+    return _mm512_max_epi32(_mm512_min_epi32(r, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+}
+
+static int32_t quantize_avx512(const float *x, size_t n, float scale, int8_t *q)
+{
+    const __m512 s = _mm512_set1_ps(scale);
+    __m512i sum = _mm512_setzero_si512();
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : mask16(n - i);
+        /* masked lanes load 0.0f and quantise to 0: they add nothing */
+        const __m512i a = quant16(_mm512_maskz_loadu_ps(k, x + i), s);
+        sum = _mm512_add_epi32(sum, a);
+        _mm_mask_storeu_epi8(q + i, k, _mm512_cvtepi32_epi8(a));
+    }
+    return _mm512_reduce_add_epi32(sum);
+}
+
+/* ---- tgemm: blocks of 2 tokens x 4 rows, as in kernels_avx2.c ---- */
+
+typedef struct {
+    const uint8_t *w[4];
+    const int8_t *v[2];
+} tg_ptrs;
+
+AI __m256i fold16(__m512i a)
+{
+    return _mm256_add_epi16(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+}
+
+AI __m256i fold32(__m512i a)
+{
+    return _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+}
+
+/* 8 int32 vectors in the layout [t0 r0..r3 | t1 r0..r3] of their sums */
+AI __m256i reduce8_epi32(const __m256i a[8])
+{
+    const __m256i x = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+    const __m256i y = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(x, y, 0x20), _mm256_permute2x128_si256(x, y, 0x31));
+}
+
+AI void tg_load(const tg_ptrs *p, size_t o, __mmask64 k, __m512i w[4], __m512i v[2])
+{
+    /* masked: bytes beyond cols are never read, so padding adds nothing */
+    for (int r = 0; r < 4; r++)
+        w[r] = _mm512_maskz_loadu_epi8(k, p->w[r] + o);
+    v[0] = _mm512_maskz_loadu_epi8(k, p->v[0] + o);
+    v[1] = _mm512_maskz_loadu_epi8(k, p->v[1] + o);
+}
+
+/* maddubs: int16 lanes hold sums over distinct columns of w*v (|w*v| <=
+ * 256); such a sum over at most 127 columns cannot wrap (see kernels_avx2.c).
+ * Blocks of 8 chunks of 64 give 16 columns per lane, 32 after the fold to
+ * 256 bits, 64 after one phaddw. */
+#define CHUNKS_PER_BLOCK 8
+
+AI void tg_chunks_bw(__m512i acc[8], const tg_ptrs *p, size_t c0, size_t c1, size_t cols)
+{
+    for (size_t c = c0; c < c1; c++) {
+        const size_t o = c * 64;
+        const __mmask64 k = cols - o >= 64 ? ~(__mmask64)0 : mask64(cols - o);
+        __m512i w[4], v[2];
+        tg_load(p, o, k, w, v);
+        for (int r = 0; r < 4; r++) {
+            acc[r] = _mm512_add_epi16(acc[r], _mm512_maddubs_epi16(w[r], v[0]));
+            acc[4 + r] = _mm512_add_epi16(acc[4 + r], _mm512_maddubs_epi16(w[r], v[1]));
+        }
+    }
+}
+
+AI __m256i tg_block_bw(const tg_ptrs *p, size_t cols)
+{
+    const size_t nchunks = (cols + 63) / 64;
+    __m512i a[8];
+    __m256i b[8];
+    if (cols <= 127) {
+        for (int k = 0; k < 8; k++)
+            a[k] = _mm512_setzero_si512();
+        tg_chunks_bw(a, p, 0, nchunks, cols);
+        for (int k = 0; k < 8; k++)
+            b[k] = fold16(a[k]);
+        const __m256i b0 = _mm256_hadd_epi16(b[0], b[1]), b1 = _mm256_hadd_epi16(b[2], b[3]);
+        const __m256i b2 = _mm256_hadd_epi16(b[4], b[5]), b3 = _mm256_hadd_epi16(b[6], b[7]);
+        const __m256i c = _mm256_hadd_epi16(_mm256_hadd_epi16(b0, b1), _mm256_hadd_epi16(b2, b3));
+        return _mm256_cvtepi16_epi32(_mm_add_epi16(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1)));
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
+    for (size_t c0 = 0; c0 < nchunks; c0 += CHUNKS_PER_BLOCK) {
+        const size_t c1 = nchunks - c0 < CHUNKS_PER_BLOCK ? nchunks : c0 + CHUNKS_PER_BLOCK;
+        for (int k = 0; k < 8; k++)
+            a[k] = _mm512_setzero_si512();
+        tg_chunks_bw(a, p, c0, c1, cols);
+        for (int k = 0; k < 4; k++) {
+            const __m256i h = _mm256_hadd_epi16(fold16(a[2 * k]), fold16(a[2 * k + 1]));
+            s[k] = _mm256_add_epi32(s[k], _mm256_madd_epi16(h, ones));
+        }
+    }
+    const __m256i x = _mm256_hadd_epi32(s[0], s[1]), y = _mm256_hadd_epi32(s[2], s[3]);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(x, y, 0x20), _mm256_permute2x128_si256(x, y, 0x31));
+}
+
+/* vpdpbusd accumulates u8 x s8 products straight into int32: no bound */
+AI __m256i tg_block_vnni(const tg_ptrs *p, size_t cols)
+{
+    __m512i a[8];
+    for (int k = 0; k < 8; k++)
+        a[k] = _mm512_setzero_si512();
+    for (size_t o = 0; o < cols; o += 64) {
+        const __mmask64 k = cols - o >= 64 ? ~(__mmask64)0 : mask64(cols - o);
+        __m512i w[4], v[2];
+        tg_load(p, o, k, w, v);
+        for (int r = 0; r < 4; r++) {
+            a[r] = _mm512_dpbusd_epi32(a[r], w[r], v[0]);
+            a[4 + r] = _mm512_dpbusd_epi32(a[4 + r], w[r], v[1]);
+        }
+    }
+    __m256i b[8];
+    for (int k = 0; k < 8; k++)
+        b[k] = fold32(a[k]);
+    return reduce8_epi32(b);
+}
+
+AI void tgemm_any(int VNNI, const uint8_t *w, size_t wstride, size_t rows, size_t cols,
+                  const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                  int32_t *out, size_t ostride)
+{
+    for (size_t t = 0; t < ntok; t += 2) {
+        const int two = t + 1 < ntok;
+        const size_t t1 = two ? t + 1 : t;
+        tg_ptrs p;
+        p.v[0] = v + t * vstride;
+        p.v[1] = v + t1 * vstride;
+        const __m256i bias = _mm256_setr_m128i(_mm_set1_epi32(vsum[t]), _mm_set1_epi32(vsum[t1]));
+        int32_t *o0 = out + t * ostride, *o1 = out + t1 * ostride;
+        for (size_t r = 0; r < rows; r += 4) {
+            const size_t nr = rows - r < 4 ? rows - r : 4;
+            for (size_t k = 0; k < 4; k++)
+                p.w[k] = w + (r + (k < nr ? k : nr - 1)) * wstride;
+            const __m256i blk = VNNI ? tg_block_vnni(&p, cols) : tg_block_bw(&p, cols);
+            const __m256i res = _mm256_sub_epi32(blk, bias);
+            const __mmask8 m = (__mmask8)((1u << nr) - 1u);
+            _mm_mask_storeu_epi32(o0 + r, m, _mm256_castsi256_si128(res));
+            if (two)
+                _mm_mask_storeu_epi32(o1 + r, m, _mm256_extracti128_si256(res, 1));
+        }
+    }
+}
+
+static void tgemm_avx512(const uint8_t *w, size_t wstride, size_t rows, size_t cols,
+                         const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                         int32_t *out, size_t ostride)
+{
+    tgemm_any(0, w, wstride, rows, cols, v, vstride, vsum, ntok, out, ostride);
+}
+
+static void tgemm_avx512vnni(const uint8_t *w, size_t wstride, size_t rows, size_t cols,
+                             const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                             int32_t *out, size_t ostride)
+{
+    tgemm_any(1, w, wstride, rows, cols, v, vstride, vsum, ntok, out, ostride);
+}
+
+/* ---- update_predict: fnmadd on both paths (see kernels_avx2.c) ---- */
+
+AI __m256 fold_ps(__m512 a)
+{
+    return _mm256_add_ps(_mm512_castps512_ps256(a),
+                         _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+}
+
+AI void up_rows(int NR, int UP, int PR, float *W, size_t ws, size_t d, const float *c,
+                const float *fo, const float *fn, float *p)
+{
+    __m512 ci[4], acc[4];
+    for (int k = 0; k < NR; k++) {
+        if (UP)
+            ci[k] = _mm512_set1_ps(c[k]);
+        acc[k] = _mm512_setzero_ps();
+    }
+    for (size_t j = 0; j < d; j += 16) {
+        const __mmask16 m = d - j >= 16 ? (__mmask16)0xffff : mask16(d - j);
+        const __m512 a = UP ? _mm512_maskz_loadu_ps(m, fo + j) : _mm512_setzero_ps();
+        const __m512 b = PR ? _mm512_maskz_loadu_ps(m, fn + j) : _mm512_setzero_ps();
+        for (int k = 0; k < NR; k++) {
+            float *row = W + k * ws + j;
+            __m512 x = _mm512_maskz_loadu_ps(m, row);
+            if (UP) {
+                x = _mm512_fnmadd_ps(ci[k], a, x);
+                _mm512_mask_storeu_ps(row, m, x);
+            }
+            if (PR)
+                acc[k] = _mm512_fmadd_ps(x, b, acc[k]);
+        }
+    }
+    if (!PR)
+        return;
+    if (NR == 4) {
+        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(fold_ps(acc[0]), fold_ps(acc[1])),
+                                        _mm256_hadd_ps(fold_ps(acc[2]), fold_ps(acc[3])));
+        _mm_storeu_ps(p, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+    } else {
+        const __m256 a = fold_ps(acc[0]);
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        s = _mm_hadd_ps(s, s);
+        s = _mm_hadd_ps(s, s);
+        p[0] = _mm_cvtss_f32(s);
+    }
+}
+
+AI void up_all(int UP, int PR, float *W, size_t d, size_t ws, const float *c,
+               const float *fo, const float *fn, float *p)
+{
+    size_t i = 0;
+    for (; i + 4 <= d; i += 4)
+        up_rows(4, UP, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, fn, PR ? p + i : NULL);
+    for (; i < d; i++)
+        up_rows(1, UP, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, fn, PR ? p + i : NULL);
+}
+
+static void update_predict_avx512(float *W, size_t d, size_t ws, const float *c,
+                                  const float *fo, const float *fn, float *p)
+{
+    if (c && fn)
+        up_all(1, 1, W, d, ws, c, fo, fn, p);
+    else if (c)
+        up_all(1, 0, W, d, ws, c, fo, NULL, NULL);
+    else if (fn)
+        up_all(0, 1, W, d, ws, NULL, NULL, fn, p);
+}
+
+/* mul then add, never fma: bit-identical to the scalar reference */
+static void residual_avx512(const float *x, const int32_t *acc, size_t n, float g, float *out)
+{
+    const __m512 gv = _mm512_set1_ps(g);
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : mask16(n - i);
+        const __m512 a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, acc + i));
+        _mm512_mask_storeu_ps(out + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_mul_ps(a, gv)));
+    }
+}
+
+const ttt_kernels ttt_kernels_avx512 = {
+    "avx512", absmax_bits_avx512, quantize_avx512, tgemm_avx512, update_predict_avx512, residual_avx512,
+};
+
+const ttt_kernels ttt_kernels_avx512vnni = {
+    "avx512-vnni", absmax_bits_avx512, quantize_avx512, tgemm_avx512vnni, update_predict_avx512, residual_avx512,
+};

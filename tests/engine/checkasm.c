@@ -1,0 +1,534 @@
+/*
+ * Kernel cross-checks in the style of dav1d's checkasm: every SIMD table the
+ * CPU can run is compared with the scalar reference (the semantic ground
+ * truth) on random inputs with fixed seeds, odd sizes that reach every tail
+ * loop, garbage in the padding the kernels may read, canaries after what
+ * they may write, and edge values. Integers and the residual must match
+ * exactly; update_predict rounds differently (fma), so it is held to an
+ * error bound, and its update must be bit-identical with and without fn.
+ * Then whole models are compared: forced scalar against the best ISA.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int g_n, g_fail;
+
+static void report(int ok, const char *fmt, const char *a, const char *b)
+{
+    g_n++;
+    if (!ok)
+        g_fail++;
+    printf("%s %d - ", ok ? "ok" : "not ok", g_n);
+    printf(fmt, a, b);
+    printf("\n");
+    fflush(stdout);
+}
+
+static uint64_t g_rng;
+
+static uint32_t rnd(void)
+{
+    return (uint32_t)(ttt_splitmix64(&g_rng) >> 32);
+}
+
+static float frand(void) /* uniform in [-1, 1) */
+{
+    return (float)((int32_t)rnd()) * (1.0f / 2147483648.0f);
+}
+
+static float from_bits(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+static uint32_t bits(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b;
+}
+
+/* sizes that reach the 32/8/16-wide main loops and every tail length */
+static const size_t g_sizes[] = {
+    1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17,
+    18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34,
+    35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 127,
+    128, 129, 255, 1000,
+};
+#define NSIZES (sizeof g_sizes / sizeof g_sizes[0])
+
+static size_t round64(size_t n)
+{
+    return (n + 63) / 64 * 64;
+}
+
+/* a few values the kernels must get exactly right */
+static float edge_value(unsigned k)
+{
+    static const uint32_t e[] = {
+        0x00000000u, 0x80000000u,              /* +-0 */
+        0x00000001u, 0x807fffffu, 0x00400000u, /* denormals */
+        0x7f7fffffu, 0xff7fffffu,              /* +-FLT_MAX */
+        0x00800000u, 0x3f800000u, 0xbf000000u, /* FLT_MIN, 1, -0.5 */
+    };
+    return from_bits(e[k % (sizeof e / sizeof e[0])]);
+}
+
+/* ---- absmax_bits ---- */
+
+static int check_absmax(const ttt_kernels *k)
+{
+    float *x = malloc((1000 + 16) * sizeof *x);
+    int ok = 1;
+    for (int rep = 0; rep < 4 && ok; rep++) {
+        for (size_t s = 0; s < NSIZES && ok; s++) {
+            const size_t n = g_sizes[s];
+            /* garbage after n that would win if it were read */
+            for (size_t i = 0; i < n + 16; i++)
+                x[i] = i < n ? frand() * ldexpf(1.0f, (int)(rnd() % 40) - 20) : -FLT_MAX;
+            if (rep == 1) /* edge values, the largest at a random place */
+                for (size_t i = 0; i < n; i++)
+                    x[i] = edge_value(rnd());
+            if (rep == 2) { /* NaN/Inf: any pattern >= 0x7f800000 */
+                x[rnd() % n] = from_bits(0xff800000u);
+                x[rnd() % n] = from_bits(0x7fc01234u | (rnd() & 0x80000000u));
+            }
+            if (rep == 3) /* all tiny: only denormals and zeros */
+                for (size_t i = 0; i < n; i++)
+                    x[i] = from_bits(rnd() & 0x803fffffu);
+            const uint32_t a = ttt_kernels_scalar.absmax_bits(x, n), b = k->absmax_bits(x, n);
+            if (a != b) {
+                printf("# absmax n=%zu rep=%d: scalar %08x %s %08x\n", n, rep, a, k->name, b);
+                ok = 0;
+            }
+        }
+    }
+    if (ok && k->absmax_bits(x, 0) != 0)
+        ok = 0;
+    free(x);
+    return ok;
+}
+
+/* ---- quantize ---- */
+
+static int check_quantize(const ttt_kernels *k)
+{
+    float *x = malloc(1000 * sizeof *x);
+    int8_t *qa = malloc(1000 + 64), *qb = malloc(1000 + 64);
+    int ok = 1;
+    for (int rep = 0; rep < 3 && ok; rep++) {
+        for (size_t s = 0; s < NSIZES && ok; s++) {
+            const size_t n = g_sizes[s];
+            float scale;
+            if (rep == 0) { /* as forward does: 127 / absmax */
+                for (size_t i = 0; i < n; i++)
+                    x[i] = frand() * 3.0f;
+                const float m = from_bits(ttt_kernels_scalar.absmax_bits(x, n));
+                scale = m > 0.0f ? 127.0f / m : 1.0f;
+            } else if (rep == 1) { /* exact ties: x * scale = k + 0.5 */
+                scale = 0.5f;
+                for (size_t i = 0; i < n; i++)
+                    x[i] = (float)((int)(rnd() % 256) - 128) + 1.0f; /* (k+1)/2 */
+                for (size_t i = 0; i < n; i += 3)
+                    x[i] = (float)(2 * (int)(rnd() % 255) - 255); /* odd: .5 ties */
+                x[0] = 255.0f;  /* 127.5 rounds to 128, clamps to 127 */
+                x[n - 1] = -256.0f; /* -128 clamps to -127 */
+            } else { /* zeros, denormals, a value exactly at the limit */
+                scale = 127.0f / FLT_MAX;
+                for (size_t i = 0; i < n; i++)
+                    x[i] = edge_value(rnd());
+            }
+            memset(qa, 0x5a, n + 64);
+            memset(qb, 0x5a, n + 64);
+            const int32_t sa = ttt_kernels_scalar.quantize(x, n, scale, qa);
+            const int32_t sb = k->quantize(x, n, scale, qb);
+            if (sa != sb || memcmp(qa, qb, n + 64) != 0) {
+                size_t i = 0;
+                while (i < n + 63 && qa[i] == qb[i])
+                    i++;
+                printf("# quantize n=%zu rep=%d: sum %d vs %d, first diff at %zu: %d vs %d\n",
+                       n, rep, sa, sb, i, qa[i], qb[i]);
+                ok = 0;
+            }
+        }
+    }
+    free(x);
+    free(qa);
+    free(qb);
+    return ok;
+}
+
+/* ---- tgemm ---- */
+
+static int tgemm_case(const ttt_kernels *k, size_t rows, size_t cols, size_t ntok, int extreme)
+{
+    const size_t wstride = cols + (rnd() % 3) * 7, vstride = cols + (rnd() % 3) * 5;
+    const size_t ostride = rows + rnd() % 3;
+    /* each row readable up to its stride rounded up to 64 bytes */
+    const size_t wbytes = (rows - 1) * wstride + round64(wstride);
+    const size_t vbytes = (ntok - 1) * vstride + round64(vstride);
+    const size_t obytes = (ntok * ostride + 16) * sizeof(int32_t);
+    uint8_t *w = malloc(wbytes);
+    int8_t *v = malloc(vbytes);
+    int32_t *vsum = malloc(ntok * sizeof *vsum);
+    int32_t *oa = malloc(obytes), *ob = malloc(obytes);
+    /* padding holds garbage: it must never reach a result */
+    for (size_t i = 0; i < wbytes; i++)
+        w[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < vbytes; i++)
+        v[i] = (int8_t)rnd();
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            w[r * wstride + c] = extreme ? 2 : (uint8_t)(rnd() % 3);
+    for (size_t t = 0; t < ntok; t++) {
+        int32_t s = 0;
+        for (size_t c = 0; c < cols; c++) {
+            int8_t val = (int8_t)rnd();
+            if (extreme) /* the largest |sum|: every product 2 * -128 */
+                val = extreme > 0 ? 127 : -128;
+            v[t * vstride + c] = val;
+            s += val;
+        }
+        vsum[t] = s;
+    }
+    memset(oa, 0x5a, obytes);
+    memset(ob, 0x5a, obytes);
+    ttt_kernels_scalar.tgemm(w, wstride, rows, cols, v, vstride, vsum, ntok, oa, ostride);
+    k->tgemm(w, wstride, rows, cols, v, vstride, vsum, ntok, ob, ostride);
+    int ok = memcmp(oa, ob, obytes) == 0;
+    if (!ok) {
+        size_t i = 0;
+        while (oa[i] == ob[i])
+            i++;
+        printf("# tgemm rows=%zu cols=%zu ntok=%zu extreme=%d: out[%zu] %d vs %d\n",
+               rows, cols, ntok, extreme, i, oa[i], ob[i]);
+    }
+    free(w);
+    free(v);
+    free(vsum);
+    free(oa);
+    free(ob);
+    return ok;
+}
+
+static int check_tgemm(const ttt_kernels *k)
+{
+    static const size_t ntoks[] = { 1, 2, 3, 4, 5, 33 };
+    int ok = 1;
+    for (size_t s = 0; s < NSIZES && ok; s++)
+        for (size_t t = 0; t < 6 && ok; t++)
+            ok = tgemm_case(k, 1 + 2 * (rnd() % 9), g_sizes[s], ntoks[t], 0);
+    /* typical Down/Up shapes, and the int16 bound at its limits */
+    static const size_t shapes[][3] = {
+        { 32, 128, 32 }, { 128, 32, 32 }, { 16, 64, 5 }, { 64, 16, 7 },
+        { 256, 1024, 3 }, { 1024, 256, 2 }, { 5, 4096, 2 }, { 3, 65536, 1 },
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && ok; i++)
+        ok = tgemm_case(k, shapes[i][0], shapes[i][1], shapes[i][2], 0);
+    static const size_t xcols[] = { 63, 64, 126, 127, 128, 129, 511, 512, 513, 1000, 65536 };
+    for (size_t i = 0; i < sizeof xcols / sizeof xcols[0] && ok; i++)
+        ok = tgemm_case(k, 5, xcols[i], 3, -1) && tgemm_case(k, 5, xcols[i], 3, 1);
+    return ok;
+}
+
+/* ---- update_predict ---- */
+
+/* Both orders of summation err by at most about d * 2^-24 * sum|w f|, and
+ * the fused update rounds once where the reference rounds twice. */
+static int close_enough(float a, float b, double scale, size_t d)
+{
+    return fabs((double)a - (double)b) <= (2.0 * (double)d + 4.0) * 0x1p-24 * scale + 1e-30;
+}
+
+static int check_update_predict(const ttt_kernels *k, int *same_update)
+{
+    int ok = 1;
+    *same_update = 1;
+    for (size_t s = 0; s < NSIZES && ok && *same_update; s++) {
+        const size_t d = g_sizes[s], ws = d + rnd() % 17;
+        const size_t wn = d * ws + 16;
+        float *W0 = malloc(wn * sizeof(float)), *Wa = malloc(wn * sizeof(float));
+        float *Wb = malloc(wn * sizeof(float)), *Wc = malloc(wn * sizeof(float));
+        float *c = malloc(d * sizeof(float)), *fo = malloc((d + 16) * sizeof(float));
+        float *fn = malloc((d + 16) * sizeof(float));
+        float *pa = malloc((d + 16) * sizeof(float)), *pb = malloc((d + 16) * sizeof(float));
+        float *pc = malloc((d + 16) * sizeof(float));
+        for (size_t i = 0; i < wn; i++) /* NaN in the padding poisons any read */
+            W0[i] = from_bits(0x7fc00000u | rnd());
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = 0; j < d; j++)
+                W0[i * ws + j] = frand();
+        for (size_t j = 0; j < d + 16; j++) {
+            fo[j] = j < d ? frand() : NAN;
+            fn[j] = j < d ? frand() : NAN;
+        }
+        for (size_t i = 0; i < d; i++)
+            c[i] = frand() * 0.02f;
+        c[0] = 0.0f;
+        if (d > 2) /* a denormal and a negative zero */
+            fo[1] = from_bits(0x00012345u), c[2] = -0.0f;
+        memcpy(Wa, W0, wn * sizeof(float));
+        memcpy(Wb, W0, wn * sizeof(float));
+        memcpy(Wc, W0, wn * sizeof(float));
+        for (size_t i = 0; i < d + 16; i++)
+            pa[i] = pb[i] = pc[i] = -7.0f;
+
+        /* fused, reference and SIMD */
+        ttt_kernels_scalar.update_predict(Wa, d, ws, c, fo, fn, pa);
+        k->update_predict(Wb, d, ws, c, fo, fn, pb);
+        for (size_t i = 0; i < d && ok; i++) {
+            double sw = 0.0;
+            for (size_t j = 0; j < d; j++) {
+                const size_t at = i * ws + j;
+                const double cf = fabs((double)c[i] * fo[j]);
+                if (!close_enough(Wa[at], Wb[at], fabs((double)W0[at]) + cf, 1)) {
+                    printf("# update d=%zu W[%zu][%zu] %.9g vs %.9g\n", d, i, j, Wa[at], Wb[at]);
+                    ok = 0;
+                    break;
+                }
+                sw += fabs((double)Wa[at] * fn[j]) + cf * fabs((double)fn[j]);
+            }
+            if (ok && !close_enough(pa[i], pb[i], sw, d)) {
+                printf("# predict d=%zu p[%zu] %.9g vs %.9g (scale %g)\n", d, i, pa[i], pb[i], sw);
+                ok = 0;
+            }
+        }
+        for (size_t i = d; i < d + 16; i++)
+            ok &= bits(pb[i]) == bits(-7.0f);
+        for (size_t i = 0; i < d; i++) /* padding columns never written */
+            for (size_t j = d; j < ws; j++)
+                ok &= bits(Wb[i * ws + j]) == bits(W0[i * ws + j]);
+
+        /* the update alone must round exactly as the fused pass did */
+        k->update_predict(Wc, d, ws, c, fo, NULL, NULL);
+        if (memcmp(Wb, Wc, wn * sizeof(float)) != 0) {
+            printf("# d=%zu: update-only W differs from fused W\n", d);
+            *same_update = 0;
+        }
+        /* prediction alone: W untouched, p within the bound */
+        k->update_predict(Wc, d, ws, NULL, NULL, fn, pc);
+        if (memcmp(Wb, Wc, wn * sizeof(float)) != 0) {
+            printf("# d=%zu: predict-only changed W\n", d);
+            ok = 0;
+        }
+        ttt_kernels_scalar.update_predict(Wb, d, ws, NULL, NULL, fn, pa);
+        for (size_t i = 0; i < d && ok; i++) {
+            double sw = 0.0;
+            for (size_t j = 0; j < d; j++)
+                sw += fabs((double)Wb[i * ws + j] * fn[j]);
+            if (!close_enough(pa[i], pc[i], sw, d)) {
+                printf("# predict-only d=%zu p[%zu] %.9g vs %.9g\n", d, i, pa[i], pc[i]);
+                ok = 0;
+            }
+        }
+        /* neither: nothing happens */
+        k->update_predict(Wc, d, ws, NULL, NULL, NULL, NULL);
+        ok &= memcmp(Wb, Wc, wn * sizeof(float)) == 0;
+        free(W0), free(Wa), free(Wb), free(Wc), free(c), free(fo), free(fn);
+        free(pa), free(pb), free(pc);
+    }
+    return ok;
+}
+
+/* ---- residual ---- */
+
+static int check_residual(const ttt_kernels *k)
+{
+    float *x = malloc(1016 * sizeof *x), *oa = malloc(1016 * sizeof *oa), *ob = malloc(1016 * sizeof *ob);
+    int32_t *acc = malloc(1016 * sizeof *acc);
+    int ok = 1;
+    for (int rep = 0; rep < 4 && ok; rep++) {
+        for (size_t s = 0; s < NSIZES && ok; s++) {
+            const size_t n = g_sizes[s];
+            static const float gs[] = { 1e-3f, -0.37f, 1.4e-45f, 3.0e7f };
+            const float g = gs[rep];
+            for (size_t i = 0; i < n; i++) {
+                x[i] = rep == 2 ? edge_value(rnd()) : frand() * 4.0f;
+                acc[i] = (int32_t)rnd() >> (rnd() % 31); /* up to +-2^31 */
+            }
+            for (size_t i = 0; i < n + 16; i++)
+                oa[i] = ob[i] = -3.0f;
+            ttt_kernels_scalar.residual(x, acc, n, g, oa);
+            if (rep == 3) { /* in place */
+                memcpy(ob, x, n * sizeof *x);
+                k->residual(ob, acc, n, g, ob);
+            } else {
+                k->residual(x, acc, n, g, ob);
+            }
+            if (memcmp(oa, ob, (n + 16) * sizeof *oa) != 0) {
+                size_t i = 0;
+                while (bits(oa[i]) == bits(ob[i]))
+                    i++;
+                printf("# residual n=%zu g=%g: out[%zu] %.9g vs %.9g\n", n, g, i, oa[i], ob[i]);
+                ok = 0;
+            }
+        }
+    }
+    free(x), free(oa), free(ob), free(acc);
+    return ok;
+}
+
+/* ---- whole models ---- */
+
+static int make_model(size_t D, unsigned isa, ttt_model **m)
+{
+    ttt_config cfg;
+    ttt_config_default(&cfg);
+    cfg.hidden_dim = D;
+    cfg.max_isa = isa;
+    cfg.inner_lr = 0.1f;
+    return ttt_create_ex(&cfg, m);
+}
+
+/*
+ * The same stream through a scalar and a SIMD model, one token per call so
+ * each token's residual scale g can be read from the model. Integer steps
+ * agree exactly; p differs by rounding. With s = ||e||^2 / d, a change dp
+ * moves s by at most 2 sqrt(s / d) ||dp|| + ||dp||^2 / d (not a relative
+ * amount: once W has learned a pattern, e = p - f is all cancellation).
+ * |p| <= ||W|| |f| is O(1), so rounding leaves ||dp|| near sqrt(d) 2^-24;
+ * allowing ||dp|| <= 1e-5 sqrt(d) (over 100x headroom) gives the bound
+ * 2e-5 sqrt(s) + 1e-10, while a wrong kernel moves p by O(1 / sqrt(d)).
+ * Each qp entry that lands on the
+ * other side of a rounding boundary changes Up * qp by at most 1 per
+ * element, so an output may move by g per flip; otherwise only g's own
+ * rounding shows. The bound allows 2 flips per token, and at most 2% of
+ * tokens may differ by more than rounding at all.
+ */
+static int check_models(size_t D, const char **why)
+{
+    ttt_model *a = NULL, *b = NULL;
+    int ok = make_model(D, TTT_ISA_SCALAR, &a) == TTT_OK && make_model(D, TTT_ISA_AUTO, &b) == TTT_OK;
+    *why = "create";
+    const size_t T = 2000, P = 8;
+    float *proto = malloc(P * D * sizeof(float)), *x = malloc(D * sizeof(float));
+    float *oa = malloc(D * sizeof(float)), *ob = malloc(D * sizeof(float));
+    for (size_t i = 0; i < P * D; i++)
+        proto[i] = frand();
+    size_t flips = 0;
+    for (size_t t = 0; t < T && ok; t++) {
+        /* repeated patterns plus noise: W learns, so p and g are not 0 */
+        const float *pr = proto + (rnd() % P) * D;
+        for (size_t i = 0; i < D; i++)
+            x[i] = pr[i] + 0.1f * frand();
+        if (t == 777)
+            x[D / 2] = NAN; /* skipped by both */
+        float sa, sb;
+        if (ttt_forward_ex(a, x, 1, oa, &sa) != TTT_OK || ttt_forward_ex(b, x, 1, ob, &sb) != TTT_OK) {
+            *why = "forward failed";
+            ok = 0;
+            break;
+        }
+        if (isnan(sa) || isnan(sb)) {
+            ok = isnan(sa) && isnan(sb) && memcmp(oa, x, D * sizeof(float)) == 0 &&
+                 memcmp(ob, x, D * sizeof(float)) == 0;
+            *why = "skipped token";
+            continue;
+        }
+        if (fabs((double)sa - sb) > 2e-5 * sqrt(sa) + 1e-10) {
+            printf("# D=%zu token %zu: surprise %.9g vs %.9g\n", D, t, sa, sb);
+            *why = "surprise";
+            ok = 0;
+            break;
+        }
+        const double ga = a->g[0], gb = b->g[0];
+        const double gmax = ga > gb ? ga : gb, dg = fabs(ga - gb);
+        int flipped = 0;
+        for (size_t i = 0; i < D; i++) {
+            const double ra = (double)oa[i] - x[i], diff = fabs((double)oa[i] - ob[i]);
+            const double rounding = fabs(ra) * (dg / gmax + 1e-6) + 2.0 * FLT_EPSILON * fabs((double)oa[i]);
+            if (diff > rounding)
+                flipped = 1;
+            if (diff > 2.0 * gmax + rounding) {
+                printf("# D=%zu token %zu: out[%zu] %.9g vs %.9g (g %g)\n", D, t, i, oa[i], ob[i], gmax);
+                *why = "output";
+                ok = 0;
+                break;
+            }
+        }
+        flips += flipped;
+    }
+    if (ok && flips * 50 > T) {
+        printf("# D=%zu: %zu of %zu tokens had a quantisation flip\n", D, flips, T);
+        *why = "too many flips";
+        ok = 0;
+    }
+    if (ok)
+        printf("# D=%zu: %zu of %zu tokens with a quantisation flip\n", D, flips, T);
+    ttt_destroy(a);
+    ttt_destroy(b);
+    free(proto), free(x), free(oa), free(ob);
+    return ok;
+}
+
+int main(void)
+{
+    const ttt_isa isa = ttt_cpu_isa();
+#if defined(TTT_HAVE_X86)
+    const struct {
+        const ttt_kernels *k;
+        ttt_isa need;
+        int avail;
+    } tables[] = {
+        { &ttt_kernels_avx2, TTT_ISA_AVX2, isa >= TTT_ISA_AVX2 },
+        { &ttt_kernels_avx512, TTT_ISA_AVX512, isa >= TTT_ISA_AVX512 },
+        /* VNNI is not an ISA level of its own: ask the selection */
+        { &ttt_kernels_avx512vnni, TTT_ISA_AVX512,
+          isa >= TTT_ISA_AVX512 && ttt_kernels_select(TTT_ISA_AVX512) == &ttt_kernels_avx512vnni },
+    };
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        const ttt_kernels *k = tables[i].k;
+        static const char *names[] = { "absmax_bits", "quantize", "tgemm", "update_predict",
+                                       "update_predict update-only == fused", "residual" };
+        if (!tables[i].avail) {
+            for (size_t j = 0; j < 6; j++)
+                printf("ok %d - %s %s # SKIP no %s on this CPU\n", ++g_n, k->name, names[j],
+                       tables[i].need == TTT_ISA_AVX2 ? "AVX2" : i == 2 ? "AVX-512 VNNI" : "AVX-512");
+            continue;
+        }
+        g_rng = 0x5eed0000u + i; /* each table sees the same cases */
+        report(check_absmax(k), "%s %s", k->name, names[0]);
+        report(check_quantize(k), "%s %s", k->name, names[1]);
+        report(check_tgemm(k), "%s %s", k->name, names[2]);
+        int same;
+        report(check_update_predict(k, &same), "%s %s", k->name, names[3]);
+        report(same, "%s %s", k->name, names[4]);
+        report(check_residual(k), "%s %s", k->name, names[5]);
+    }
+#endif
+
+    ttt_model *m = NULL;
+    const int ok = make_model(64, TTT_ISA_SCALAR, &m) == TTT_OK;
+    report(ok && strcmp(ttt_get_kernel_name(m), "scalar") == 0, "%s%s", "max_isa SCALAR selects",
+           " the scalar kernels");
+    ttt_destroy(m);
+    m = NULL;
+    const char *want = isa >= TTT_ISA_AVX512 ? "avx512" : isa >= TTT_ISA_AVX2 ? "avx2" : "scalar";
+    const int ok2 = make_model(64, TTT_ISA_AUTO, &m) == TTT_OK;
+    /* "avx512" is a prefix of "avx512-vnni" */
+    report(ok2 && strncmp(ttt_get_kernel_name(m), want, strlen(want)) == 0, "AUTO selects %s%s", want,
+           " kernels");
+    ttt_destroy(m);
+
+    static const size_t Ds[] = { 4, 12, 64, 132, 256 };
+    g_rng = 0xabcdef;
+    for (size_t i = 0; i < sizeof Ds / sizeof Ds[0]; i++) {
+        const char *why = "";
+        char name[64];
+        snprintf(name, sizeof name, "D=%zu", Ds[i]);
+        const int r = check_models(Ds[i], &why);
+        if (!r)
+            printf("# D=%zu failed: %s\n", Ds[i], why);
+        report(r, "scalar and best-ISA models agree, %s%s", name, "");
+    }
+    printf("1..%d\n", g_n);
+    return g_fail != 0;
+}
