@@ -1,0 +1,62 @@
+/*
+ * Surprise meta: see gstbitttt-meta.h for the layout apps rely on.
+ *
+ * A GstCustomMeta rather than a GstMeta subclass: a subclass's API type and
+ * accessors live in the plugin, which applications cannot link, whereas a
+ * custom meta is found by name through core GStreamer API (C and Python).
+ * The price is a GstStructure and a GBytes per buffer, which is why the
+ * element only attaches it when its surprise-meta property is set.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstbitttt-meta.h"
+
+const GstMetaInfo *
+gst_bitttt_surprise_meta_register (void)
+{
+  static const GstMetaInfo *info = NULL;
+
+  if (g_once_init_enter (&info)) {
+    /* no tags: the meta describes the tokens, not the memory or the audio
+     * format, so elements that keep untagged metas keep this one */
+    static const gchar *tags[] = { NULL };
+    const GstMetaInfo *i =
+        gst_meta_register_custom (GST_BITTTT_SURPRISE_META_NAME, tags,
+        NULL, NULL, NULL);
+    g_once_init_leave (&info, i);
+  }
+  return info;
+}
+
+/* Takes ownership of surprise (g_malloc'ed, tokens floats). */
+GstCustomMeta *
+gst_bitttt_surprise_meta_add (GstBuffer * buffer, guint64 offset,
+    guint skipped, gfloat * surprise, guint tokens)
+{
+  GstCustomMeta *meta;
+  GstStructure *s;
+  GBytes *bytes;
+
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+
+  meta = gst_buffer_add_custom_meta (buffer, GST_BITTTT_SURPRISE_META_NAME);
+  if (meta == NULL) {
+    g_free (surprise);
+    return NULL;
+  }
+  s = gst_custom_meta_get_structure (meta);
+  bytes = g_bytes_new_take (surprise, (gsize) tokens * sizeof (gfloat));
+  gst_structure_set (s, "tokens", G_TYPE_UINT, tokens,
+      "offset", G_TYPE_UINT64, offset,
+      "skipped", G_TYPE_UINT, skipped, "surprise", G_TYPE_BYTES, bytes, NULL);
+  g_bytes_unref (bytes);
+  return meta;
+}
+
+GstCustomMeta *
+gst_bitttt_surprise_meta_get (GstBuffer * buffer)
+{
+  return gst_buffer_get_custom_meta (buffer, GST_BITTTT_SURPRISE_META_NAME);
+}

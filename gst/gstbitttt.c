@@ -1,0 +1,1180 @@
+/*
+ * bitttt: a Bit-TTT layer as a GStreamer in-place filter.
+ *
+ * The element holds no maths: it cuts buffers into tokens, calls the engine
+ * through <bitttt/bitttt.h> and reports what the engine says.
+ */
+
+/**
+ * SECTION:element-bitttt
+ * @title: bitttt
+ *
+ * Runs every token of the stream through a Bit-TTT layer (ternary
+ * projections plus a small state matrix trained at test time) and writes the
+ * layer's output over the input, in place. The layer learns from each token
+ * as it passes; its per-token surprise (how badly it predicted the token) is
+ * reported in `bitttt` element messages every #GstBitTTT:interval and,
+ * optionally, per buffer in a `GstBitTTTSurpriseMeta` custom meta.
+ *
+ * Two kinds of streams are accepted:
+ *
+ * * `other/tensors,format=static,num_tensors=1,types=float32,dimensions=D:N`
+ *   (NNStreamer order: D floats per token, N tokens per buffer). Every
+ *   buffer must hold a whole number of tokens.
+ * * `audio/x-raw,format=F32LE,layout=interleaved`: a token is
+ *   #GstBitTTT:frames-per-token consecutive frames, D = channels x
+ *   frames-per-token (a multiple of 4). Buffers may have any length; the
+ *   output is delayed by frames-per-token - 1 frames (reported as latency).
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 audiotestsrc num-buffers=100 ! audio/x-raw,format=F32LE,channels=1,rate=16000 ! bitttt frames-per-token=64 ! fakesink
+ * ]|
+ * |[
+ * gst-launch-1.0 -m filesrc location=tokens.f32 blocksize=12800 ! other/tensors,format=static,num_tensors=1,types=float32,dimensions=(string)64:50,framerate=(fraction)0/1 ! bitttt state-location=model.state ! fakesink
+ * ]|
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <math.h>
+#include <string.h>
+
+#include <gst/audio/audio.h>
+#include <bitttt/bitttt.h>
+
+#include "gstbitttt.h"
+#include "gstbitttt-meta.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_bitttt_debug);
+#define GST_CAT_DEFAULT gst_bitttt_debug
+
+/* tokens per engine call when surprises go to the scratch array; the
+ * scratch is allocated once per caps, never per buffer */
+#define MAX_SCRATCH_TOKENS 4096
+#define AUDIO_SCRATCH_TOKENS 256
+
+#define DEFAULT_HIDDEN_DIM 0
+#define DEFAULT_INNER_LR TTT_DEFAULT_INNER_LR
+#define DEFAULT_LEARNING TRUE
+#define DEFAULT_SEED TTT_DEFAULT_SEED
+#define DEFAULT_FRAMES_PER_TOKEN 1
+#define DEFAULT_RESET_ON GST_BITTTT_RESET_ON_FLUSH
+#define DEFAULT_STATE_LOCATION NULL
+#define DEFAULT_POST_MESSAGES TRUE
+#define DEFAULT_INTERVAL (100 * GST_MSECOND)
+#define DEFAULT_SURPRISE_META FALSE
+
+enum
+{
+  PROP_0,
+  PROP_HIDDEN_DIM,
+  PROP_INNER_LR,
+  PROP_LEARNING,
+  PROP_SEED,
+  PROP_FRAMES_PER_TOKEN,
+  PROP_RESET_ON,
+  PROP_STATE_LOCATION,
+  PROP_POST_MESSAGES,
+  PROP_INTERVAL,
+  PROP_SURPRISE_META,
+  PROP_TOKENS_PROCESSED,
+  PROP_TOKENS_SKIPPED,
+  PROP_KERNEL,
+};
+
+enum
+{
+  SIGNAL_RESET,
+  LAST_SIGNAL
+};
+
+static guint gst_bitttt_signals[LAST_SIGNAL];
+
+struct _GstBitTTT
+{
+  GstBaseTransform parent;
+
+  /* properties and what the application reads: under the object lock */
+  guint hidden_dim;
+  gfloat inner_lr;
+  gboolean learning;
+  guint64 seed;
+  guint frames_per_token;
+  GstBitTTTResetOn reset_on;
+  gchar *state_location;
+  gboolean post_messages;
+  guint64 interval;
+  gboolean surprise_meta;
+  gboolean reset_pending;
+  guint64 tokens_processed;
+  guint64 tokens_skipped;
+  const gchar *kernel;
+  GstClockTime latency;
+
+  /* streaming side: touched only with the stream lock held, or in
+   * start/stop when no data flows */
+  ttt_model *model;
+  gsize dim;                    /* D: floats per token */
+  gboolean is_audio;
+  gint rate, channels;
+  guint fpt;
+  gint fps_n, fps_d;
+  gfloat applied_lr;
+  gboolean applied_learning;
+  gboolean dirty;               /* learned state not yet saved */
+  gboolean discont_armed;       /* a DISCONT now means a real gap */
+
+  gfloat *scratch;              /* surprises, scratch_len tokens */
+  gsize scratch_len;
+  gfloat *token;                /* one token straddling two buffers */
+  gfloat *hold, *hold_tmp;      /* audio delay line, hold_len floats each */
+  gsize hold_len;
+  gsize unproc;                 /* floats at the end of hold not yet run */
+  gboolean have_data;           /* audio since the last drain */
+  GstClockTime next_ts;
+
+  /* this buffer */
+  guint buf_tokens, buf_skipped;
+
+  /* this message interval */
+  gboolean iv_open;
+  GstClockTime iv_start, iv_end;
+  guint64 iv_tokens, iv_skipped, iv_finite, iv_engine_ns;
+  gdouble iv_sum, iv_max;
+};
+
+#define TENSOR_CAPS \
+  "other/tensors, format = (string) static, num_tensors = (int) 1, " \
+  "types = (string) float32"
+#define AUDIO_CAPS \
+  "audio/x-raw, format = (string) F32LE, layout = (string) interleaved, " \
+  "rate = (int) [ 1, MAX ], channels = (int) [ 1, MAX ]"
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (TENSOR_CAPS "; " AUDIO_CAPS));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (TENSOR_CAPS "; " AUDIO_CAPS));
+
+#define gst_bitttt_parent_class parent_class
+G_DEFINE_TYPE (GstBitTTT, gst_bitttt, GST_TYPE_BASE_TRANSFORM);
+GST_ELEMENT_REGISTER_DEFINE (bitttt, "bitttt", GST_RANK_NONE, GST_TYPE_BITTTT);
+
+GType
+gst_bitttt_reset_on_get_type (void)
+{
+  static GType type = 0;
+  static const GFlagsValue values[] = {
+    {GST_BITTTT_RESET_ON_FLUSH, "Reset on flush", "flush"},
+    {GST_BITTTT_RESET_ON_STREAM_START, "Reset on stream-start",
+        "stream-start"},
+    {GST_BITTTT_RESET_ON_DISCONT, "Reset on a discontinuity", "discont"},
+    {GST_BITTTT_RESET_ON_CAPS, "Reset on new caps", "caps"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_flags_register_static ("GstBitTTTResetOn", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+static void gst_bitttt_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_bitttt_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static void gst_bitttt_finalize (GObject * object);
+static gboolean gst_bitttt_start (GstBaseTransform * trans);
+static gboolean gst_bitttt_stop (GstBaseTransform * trans);
+static gboolean gst_bitttt_set_caps (GstBaseTransform * trans,
+    GstCaps * incaps, GstCaps * outcaps);
+static gboolean gst_bitttt_sink_event (GstBaseTransform * trans,
+    GstEvent * event);
+static gboolean gst_bitttt_query (GstBaseTransform * trans,
+    GstPadDirection direction, GstQuery * query);
+static void gst_bitttt_before_transform (GstBaseTransform * trans,
+    GstBuffer * buf);
+static GstFlowReturn gst_bitttt_transform_ip (GstBaseTransform * trans,
+    GstBuffer * buf);
+static void gst_bitttt_reset_action (GstBitTTT * self);
+
+static void
+gst_bitttt_class_init (GstBitTTTClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
+
+  GST_DEBUG_CATEGORY_INIT (gst_bitttt_debug, "bitttt", 0,
+      "Bit-TTT test-time-training layer");
+
+  gobject_class->set_property = gst_bitttt_set_property;
+  gobject_class->get_property = gst_bitttt_get_property;
+  gobject_class->finalize = gst_bitttt_finalize;
+
+  g_object_class_install_property (gobject_class, PROP_HIDDEN_DIM,
+      g_param_spec_uint ("hidden-dim", "Hidden dim",
+          "Floats per token the stream must have (0 = take it from the caps; "
+          "otherwise caps with another token width fail to negotiate)",
+          0, (guint) TTT_MAX_HIDDEN_DIM, DEFAULT_HIDDEN_DIM,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_INNER_LR,
+      g_param_spec_float ("inner-lr", "Inner learning rate",
+          "Step size of the test-time update of the state matrix; a change "
+          "applies from the next buffer", 0.0f, 2.0f, DEFAULT_INNER_LR,
+          rw | GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_LEARNING,
+      g_param_spec_boolean ("learning", "Learning",
+          "Learn from every token (FALSE: the state is frozen, tokens are "
+          "still transformed); a change applies from the next buffer",
+          DEFAULT_LEARNING,
+          rw | GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_SEED,
+      g_param_spec_uint64 ("seed", "Seed",
+          "Seed of the ternary projections; a state file only loads into a "
+          "model with the same seed", 0, G_MAXUINT64, DEFAULT_SEED,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_FRAMES_PER_TOKEN,
+      g_param_spec_uint ("frames-per-token", "Frames per token",
+          "Audio only: consecutive frames forming one token (token width = "
+          "channels x frames-per-token, which must be a multiple of 4); the "
+          "output is delayed by frames-per-token - 1 frames",
+          1, (guint) TTT_MAX_HIDDEN_DIM, DEFAULT_FRAMES_PER_TOKEN,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_RESET_ON,
+      g_param_spec_flags ("reset-on", "Reset on",
+          "Events on which the learned state is forgotten",
+          GST_TYPE_BITTTT_RESET_ON, DEFAULT_RESET_ON,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_STATE_LOCATION,
+      g_param_spec_string ("state-location", "State location",
+          "File holding the learned state: loaded when the model is created "
+          "(if the file exists), saved atomically at EOS and on stop",
+          DEFAULT_STATE_LOCATION, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean ("post-messages", "Post messages",
+          "Post a 'bitttt' element message with surprise statistics every "
+          "interval", DEFAULT_POST_MESSAGES, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_INTERVAL,
+      g_param_spec_uint64 ("interval", "Interval",
+          "Stream time covered by each 'bitttt' message, in nanoseconds",
+          1, G_MAXUINT64, DEFAULT_INTERVAL, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_SURPRISE_META,
+      g_param_spec_boolean ("surprise-meta", "Surprise meta",
+          "Attach each buffer's per-token surprise as a custom meta named "
+          "GstBitTTTSurpriseMeta (costs a few allocations per buffer)",
+          DEFAULT_SURPRISE_META, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_TOKENS_PROCESSED,
+      g_param_spec_uint64 ("tokens-processed", "Tokens processed",
+          "Tokens run through the layer since the element started",
+          0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_TOKENS_SKIPPED,
+      g_param_spec_uint64 ("tokens-skipped", "Tokens skipped",
+          "Tokens holding NaN or Inf since the element started: passed "
+          "through unchanged and not learned",
+          0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_KERNEL,
+      g_param_spec_string ("kernel", "Kernel",
+          "Kernel set the engine chose for this CPU (NULL before caps)",
+          NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstBitTTT::reset:
+   *
+   * Forget everything learned. Thread-safe: the streaming thread applies it
+   * before the next buffer.
+   */
+  gst_bitttt_signals[SIGNAL_RESET] = g_signal_new_class_handler ("reset",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_bitttt_reset_action), NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class,
+      "Bit-TTT test-time-training layer", "Filter/Analyzer/Audio",
+      "Runs each token (a float32 tensor row or a group of audio frames) "
+      "through a ternary Bit-TTT layer that learns while it plays, and "
+      "reports per-token surprise", "Bit-TTT developers");
+
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_bitttt_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_bitttt_stop);
+  trans_class->set_caps = GST_DEBUG_FUNCPTR (gst_bitttt_set_caps);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_bitttt_sink_event);
+  trans_class->query = GST_DEBUG_FUNCPTR (gst_bitttt_query);
+  trans_class->before_transform =
+      GST_DEBUG_FUNCPTR (gst_bitttt_before_transform);
+  trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_bitttt_transform_ip);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_BITTTT_RESET_ON, 0);
+  gst_bitttt_surprise_meta_register ();
+}
+
+static void
+gst_bitttt_init (GstBitTTT * self)
+{
+  self->hidden_dim = DEFAULT_HIDDEN_DIM;
+  self->inner_lr = DEFAULT_INNER_LR;
+  self->learning = DEFAULT_LEARNING;
+  self->seed = DEFAULT_SEED;
+  self->frames_per_token = DEFAULT_FRAMES_PER_TOKEN;
+  self->reset_on = DEFAULT_RESET_ON;
+  self->state_location = g_strdup (DEFAULT_STATE_LOCATION);
+  self->post_messages = DEFAULT_POST_MESSAGES;
+  self->interval = DEFAULT_INTERVAL;
+  self->surprise_meta = DEFAULT_SURPRISE_META;
+  self->next_ts = GST_CLOCK_TIME_NONE;
+
+  /* the engine writes its output over its input: never pass through */
+  gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
+  gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), FALSE);
+}
+
+static void
+gst_bitttt_free_arrays (GstBitTTT * self)
+{
+  g_clear_pointer (&self->scratch, g_free);
+  g_clear_pointer (&self->token, g_free);
+  g_clear_pointer (&self->hold, g_free);
+  g_clear_pointer (&self->hold_tmp, g_free);
+  self->scratch_len = 0;
+  self->hold_len = 0;
+  self->unproc = 0;
+}
+
+static void
+gst_bitttt_finalize (GObject * object)
+{
+  GstBitTTT *self = GST_BITTTT (object);
+
+  ttt_destroy (self->model);
+  gst_bitttt_free_arrays (self);
+  g_free (self->state_location);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_bitttt_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstBitTTT *self = GST_BITTTT (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_HIDDEN_DIM:
+      self->hidden_dim = g_value_get_uint (value);
+      break;
+    case PROP_INNER_LR:
+      self->inner_lr = g_value_get_float (value);
+      break;
+    case PROP_LEARNING:
+      self->learning = g_value_get_boolean (value);
+      break;
+    case PROP_SEED:
+      self->seed = g_value_get_uint64 (value);
+      break;
+    case PROP_FRAMES_PER_TOKEN:
+      self->frames_per_token = g_value_get_uint (value);
+      break;
+    case PROP_RESET_ON:
+      self->reset_on = g_value_get_flags (value);
+      break;
+    case PROP_STATE_LOCATION:
+      g_free (self->state_location);
+      self->state_location = g_value_dup_string (value);
+      break;
+    case PROP_POST_MESSAGES:
+      self->post_messages = g_value_get_boolean (value);
+      break;
+    case PROP_INTERVAL:
+      self->interval = g_value_get_uint64 (value);
+      break;
+    case PROP_SURPRISE_META:
+      self->surprise_meta = g_value_get_boolean (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_bitttt_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstBitTTT *self = GST_BITTTT (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_HIDDEN_DIM:
+      g_value_set_uint (value, self->hidden_dim);
+      break;
+    case PROP_INNER_LR:
+      g_value_set_float (value, self->inner_lr);
+      break;
+    case PROP_LEARNING:
+      g_value_set_boolean (value, self->learning);
+      break;
+    case PROP_SEED:
+      g_value_set_uint64 (value, self->seed);
+      break;
+    case PROP_FRAMES_PER_TOKEN:
+      g_value_set_uint (value, self->frames_per_token);
+      break;
+    case PROP_RESET_ON:
+      g_value_set_flags (value, self->reset_on);
+      break;
+    case PROP_STATE_LOCATION:
+      g_value_set_string (value, self->state_location);
+      break;
+    case PROP_POST_MESSAGES:
+      g_value_set_boolean (value, self->post_messages);
+      break;
+    case PROP_INTERVAL:
+      g_value_set_uint64 (value, self->interval);
+      break;
+    case PROP_SURPRISE_META:
+      g_value_set_boolean (value, self->surprise_meta);
+      break;
+    case PROP_TOKENS_PROCESSED:
+      g_value_set_uint64 (value, self->tokens_processed);
+      break;
+    case PROP_TOKENS_SKIPPED:
+      g_value_set_uint64 (value, self->tokens_skipped);
+      break;
+    case PROP_KERNEL:
+      g_value_set_string (value, self->kernel);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_bitttt_reset_action (GstBitTTT * self)
+{
+  GST_OBJECT_LOCK (self);
+  self->reset_pending = TRUE;
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* ---- streaming side ---------------------------------------------------- */
+
+static void
+gst_bitttt_reset_model (GstBitTTT * self, const gchar * why)
+{
+  int err;
+
+  if (self->model == NULL)
+    return;
+  GST_DEBUG_OBJECT (self, "resetting the learned state (%s)", why);
+  err = ttt_reset (self->model);
+  if (err != TTT_OK)
+    GST_ELEMENT_WARNING (self, LIBRARY, FAILED,
+        ("Could not reset the Bit-TTT state: %s", ttt_strerror (err)), (NULL));
+  self->dirty = TRUE;
+}
+
+static void
+gst_bitttt_clear_interval (GstBitTTT * self)
+{
+  self->iv_open = FALSE;
+  self->iv_start = self->iv_end = GST_CLOCK_TIME_NONE;
+  self->iv_tokens = self->iv_skipped = self->iv_finite = 0;
+  self->iv_engine_ns = 0;
+  self->iv_sum = 0.0;
+  self->iv_max = -INFINITY;
+}
+
+/* Back to an empty delay line: fpt - 1 frames of silence ahead of the
+ * stream, nothing unprocessed. */
+static void
+gst_bitttt_clear_hold (GstBitTTT * self)
+{
+  if (self->hold_len > 0)
+    memset (self->hold, 0, self->hold_len * sizeof (gfloat));
+  self->unproc = 0;
+  self->have_data = FALSE;
+  self->next_ts = GST_CLOCK_TIME_NONE;
+}
+
+static gboolean
+gst_bitttt_save_state (GstBitTTT * self)
+{
+  gchar *path;
+  int err = TTT_OK;
+
+  GST_OBJECT_LOCK (self);
+  path = g_strdup (self->state_location);
+  GST_OBJECT_UNLOCK (self);
+
+  if (path != NULL && self->model != NULL) {
+    err = ttt_state_save_file (self->model, path);
+    if (err == TTT_OK) {
+      self->dirty = FALSE;
+      GST_INFO_OBJECT (self, "saved the learned state to %s", path);
+    } else {
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("Could not save the Bit-TTT state to \"%s\": %s", path,
+              ttt_strerror (err)), (NULL));
+    }
+  }
+  g_free (path);
+  return err == TTT_OK;
+}
+
+/* Pushes the audio still held in the delay line: the processed tail of the
+ * last complete token and the final partial token, unchanged. */
+static GstFlowReturn
+gst_bitttt_drain (GstBitTTT * self)
+{
+  GstBuffer *buf;
+
+  if (!self->is_audio || !self->have_data || self->hold_len == 0)
+    return GST_FLOW_OK;
+
+  buf = gst_buffer_new_memdup (self->hold, self->hold_len * sizeof (gfloat));
+  GST_BUFFER_PTS (buf) = self->next_ts;
+  GST_BUFFER_DURATION (buf) = gst_util_uint64_scale_int (self->fpt - 1,
+      GST_SECOND, self->rate);
+  GST_DEBUG_OBJECT (self, "draining %" G_GSIZE_FORMAT " floats",
+      self->hold_len);
+  gst_bitttt_clear_hold (self);
+  return gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), buf);
+}
+
+/* Parses NNStreamer's "D:N[:...]" into D and the tokens per buffer (the
+ * product of the outer dimensions). */
+static gboolean
+parse_dimensions (const gchar * str, gsize * dim, gsize * tokens)
+{
+  gchar **parts = g_strsplit (str, ":", -1);
+  guint i, n = g_strv_length (parts);
+  gboolean ok = n >= 1 && n <= 16;
+  guint64 prod = 1;
+
+  for (i = 0; ok && i < n; i++) {
+    guint64 v;
+    ok = g_ascii_string_to_unsigned (g_strstrip (parts[i]), 10, 1,
+        G_MAXUINT32, &v, NULL);
+    if (ok && i == 0)
+      *dim = v;
+    else if (ok) {
+      prod *= v;
+      ok = prod <= G_MAXUINT32;
+    }
+  }
+  *tokens = prod;
+  g_strfreev (parts);
+  return ok;
+}
+
+static gboolean
+gst_bitttt_alloc_arrays (GstBitTTT * self, gsize scratch_len, gsize hold_len)
+{
+  /* reallocate only what changed size: same-shape renegotiation keeps the
+   * delay line's contents */
+  if (scratch_len != self->scratch_len) {
+    g_free (self->scratch);
+    self->scratch = g_new (gfloat, scratch_len);
+    self->scratch_len = scratch_len;
+  }
+  g_free (self->token);
+  self->token = g_new (gfloat, self->dim);
+  if (hold_len != self->hold_len || self->hold == NULL) {
+    g_free (self->hold);
+    g_free (self->hold_tmp);
+    self->hold = g_new0 (gfloat, MAX (hold_len, 1));
+    self->hold_tmp = g_new0 (gfloat, MAX (hold_len, 1));
+    self->hold_len = hold_len;
+    self->unproc = 0;
+    self->have_data = FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+gst_bitttt_create_model (GstBitTTT * self, gboolean load)
+{
+  ttt_config cfg;
+  gchar *path;
+  int err;
+
+  ttt_config_default (&cfg);
+  GST_OBJECT_LOCK (self);
+  cfg.hidden_dim = self->dim;
+  cfg.inner_lr = self->inner_lr;
+  cfg.learning = self->learning;
+  cfg.seed = self->seed;
+  path = load ? g_strdup (self->state_location) : NULL;
+  GST_OBJECT_UNLOCK (self);
+
+  err = ttt_create_ex (&cfg, &self->model);
+  if (err != TTT_OK) {
+    GST_ELEMENT_ERROR (self, LIBRARY, INIT,
+        ("Could not create a Bit-TTT model with hidden dim %" G_GSIZE_FORMAT
+            ": %s", self->dim, ttt_strerror (err)), (NULL));
+    g_free (path);
+    return FALSE;
+  }
+  self->applied_lr = cfg.inner_lr;
+  self->applied_learning = cfg.learning;
+  self->dirty = FALSE;
+  self->discont_armed = FALSE;
+
+  if (path != NULL && g_file_test (path, G_FILE_TEST_EXISTS)) {
+    err = ttt_state_load_file (self->model, path);
+    if (err != TTT_OK) {
+      /* never silently start from scratch: the next save would overwrite
+       * whatever the user meant to continue from */
+      GST_ELEMENT_ERROR (self, RESOURCE, READ,
+          ("Could not load the Bit-TTT state from \"%s\": %s", path,
+              ttt_strerror (err)), (NULL));
+      g_clear_pointer (&self->model, ttt_destroy);
+      g_free (path);
+      return FALSE;
+    }
+    GST_INFO_OBJECT (self, "loaded the learned state from %s", path);
+  }
+  g_free (path);
+
+  GST_OBJECT_LOCK (self);
+  self->kernel = ttt_get_kernel_name (self->model);
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+static gboolean
+gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
+    GstCaps * outcaps)
+{
+  GstBitTTT *self = GST_BITTTT (trans);
+  GstStructure *s = gst_caps_get_structure (incaps, 0);
+  gboolean is_audio = gst_structure_has_name (s, "audio/x-raw");
+  guint want_dim, fpt;
+  GstBitTTTResetOn reset_on;
+  gsize dim = 0, tokens = 1, scratch_len, hold_len = 0;
+  gint rate = 0, channels = 0, fps_n = 0, fps_d = 1;
+  GstClockTime latency = 0, old_latency;
+
+  (void) outcaps;               /* identical to incaps: same caps on both pads */
+  GST_OBJECT_LOCK (self);
+  want_dim = self->hidden_dim;
+  fpt = self->frames_per_token;
+  reset_on = self->reset_on;
+  GST_OBJECT_UNLOCK (self);
+
+  if (is_audio) {
+    GstAudioInfo info;
+
+    if (!gst_audio_info_from_caps (&info, incaps)) {
+      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+          ("Invalid audio caps"), ("%" GST_PTR_FORMAT, incaps));
+      return FALSE;
+    }
+    rate = GST_AUDIO_INFO_RATE (&info);
+    channels = GST_AUDIO_INFO_CHANNELS (&info);
+    dim = (gsize) channels *fpt;
+    if (dim % 4 != 0 || dim > TTT_MAX_HIDDEN_DIM) {
+      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+          ("Token width %d channels x %u frames-per-token = %" G_GSIZE_FORMAT
+              " is not a multiple of 4 between 4 and %u: change "
+              "frames-per-token", channels, fpt, dim,
+              (guint) TTT_MAX_HIDDEN_DIM), (NULL));
+      return FALSE;
+    }
+    hold_len = (gsize) channels *(fpt - 1);
+    scratch_len = AUDIO_SCRATCH_TOKENS;
+    latency = gst_util_uint64_scale_int (fpt - 1, GST_SECOND, rate);
+  } else {
+    const gchar *dims = gst_structure_get_string (s, "dimensions");
+
+    if (dims == NULL || !parse_dimensions (dims, &dim, &tokens)) {
+      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+          ("Tensor caps need a dimensions string \"D:N\" (e.g. "
+              "dimensions=(string)64:50), got \"%s\"",
+              dims ? dims : "(none)"), ("%" GST_PTR_FORMAT, incaps));
+      return FALSE;
+    }
+    if (dim < 4 || dim % 4 != 0 || dim > TTT_MAX_HIDDEN_DIM) {
+      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+          ("Tensor token width %" G_GSIZE_FORMAT " is not a multiple of 4 "
+              "between 4 and %u", dim, (guint) TTT_MAX_HIDDEN_DIM), (NULL));
+      return FALSE;
+    }
+    if (!gst_structure_get_fraction (s, "framerate", &fps_n, &fps_d)) {
+      fps_n = 0;
+      fps_d = 1;
+    }
+    scratch_len = MIN (tokens, MAX_SCRATCH_TOKENS);
+  }
+
+  if (want_dim != 0 && want_dim != dim) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("hidden-dim is %u but the caps give tokens of %" G_GSIZE_FORMAT
+            " floats", want_dim, dim), ("%" GST_PTR_FORMAT, incaps));
+    return FALSE;
+  }
+
+  /* audio held under the old format must leave before the format changes */
+  if (self->is_audio && (!is_audio || rate != self->rate
+          || channels != self->channels || fpt != self->fpt))
+    gst_bitttt_drain (self);
+
+  if (self->model != NULL && dim == self->dim) {
+    if (reset_on & GST_BITTTT_RESET_ON_CAPS)
+      gst_bitttt_reset_model (self, "caps");
+  } else {
+    gboolean first = self->model == NULL;
+
+    if (!first) {
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("Token width changed from %" G_GSIZE_FORMAT " to %" G_GSIZE_FORMAT
+              " floats: starting a fresh model (state not loaded)",
+              self->dim, dim), (NULL));
+      g_clear_pointer (&self->model, ttt_destroy);
+    }
+    self->dim = dim;
+    /* a state file describes one shape: it is only loaded into the model
+     * made for the first caps */
+    if (!gst_bitttt_create_model (self, first))
+      return FALSE;
+  }
+
+  self->is_audio = is_audio;
+  self->rate = rate;
+  self->channels = channels;
+  self->fpt = is_audio ? fpt : 1;
+  self->fps_n = fps_n;
+  self->fps_d = fps_d;
+  gst_bitttt_alloc_arrays (self, scratch_len, hold_len);
+
+  GST_OBJECT_LOCK (self);
+  old_latency = self->latency;
+  self->latency = latency;
+  GST_OBJECT_UNLOCK (self);
+  if (latency != old_latency)
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
+
+  GST_INFO_OBJECT (self, "D=%" G_GSIZE_FORMAT " (%s), kernel %s", dim,
+      is_audio ? "audio" : "tensor", ttt_get_kernel_name (self->model));
+  return TRUE;
+}
+
+static gboolean
+gst_bitttt_start (GstBaseTransform * trans)
+{
+  GstBitTTT *self = GST_BITTTT (trans);
+
+  GST_OBJECT_LOCK (self);
+  self->tokens_processed = 0;
+  self->tokens_skipped = 0;
+  self->latency = 0;
+  GST_OBJECT_UNLOCK (self);
+  self->is_audio = FALSE;
+  self->dim = 0;
+  gst_bitttt_clear_interval (self);
+  return TRUE;
+}
+
+static gboolean
+gst_bitttt_stop (GstBaseTransform * trans)
+{
+  GstBitTTT *self = GST_BITTTT (trans);
+  gboolean ok = TRUE;
+
+  if (self->model != NULL && self->dirty)
+    ok = gst_bitttt_save_state (self);
+  g_clear_pointer (&self->model, ttt_destroy);
+  gst_bitttt_free_arrays (self);
+  GST_OBJECT_LOCK (self);
+  self->kernel = NULL;
+  GST_OBJECT_UNLOCK (self);
+  return ok;
+}
+
+static gboolean
+gst_bitttt_sink_event (GstBaseTransform * trans, GstEvent * event)
+{
+  GstBitTTT *self = GST_BITTTT (trans);
+  GstBitTTTResetOn reset_on;
+
+  GST_OBJECT_LOCK (self);
+  reset_on = self->reset_on;
+  GST_OBJECT_UNLOCK (self);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_FLUSH_STOP:
+      /* flushed audio is gone whatever reset-on says */
+      gst_bitttt_clear_hold (self);
+      gst_bitttt_clear_interval (self);
+      if (reset_on & GST_BITTTT_RESET_ON_FLUSH)
+        gst_bitttt_reset_model (self, "flush");
+      break;
+    case GST_EVENT_STREAM_START:
+      if (reset_on & GST_BITTTT_RESET_ON_STREAM_START)
+        gst_bitttt_reset_model (self, "stream-start");
+      break;
+    case GST_EVENT_EOS:
+      gst_bitttt_drain (self);
+      if (self->model != NULL)
+        gst_bitttt_save_state (self);
+      break;
+    default:
+      break;
+  }
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+}
+
+static gboolean
+gst_bitttt_query (GstBaseTransform * trans, GstPadDirection direction,
+    GstQuery * query)
+{
+  GstBitTTT *self = GST_BITTTT (trans);
+
+  if (direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    GstClockTime min, max, latency;
+    gboolean live;
+
+    if (!gst_pad_peer_query (GST_BASE_TRANSFORM_SINK_PAD (trans), query))
+      return FALSE;
+    gst_query_parse_latency (query, &live, &min, &max);
+    GST_OBJECT_LOCK (self);
+    latency = self->latency;
+    GST_OBJECT_UNLOCK (self);
+    min += latency;
+    if (GST_CLOCK_TIME_IS_VALID (max))
+      max += latency;
+    gst_query_set_latency (query, live, min, max);
+    return TRUE;
+  }
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction,
+      query);
+}
+
+static void
+gst_bitttt_before_transform (GstBaseTransform * trans, GstBuffer * buf)
+{
+  GstClockTime stream_time = gst_segment_to_stream_time (&trans->segment,
+      GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
+
+  if (GST_CLOCK_TIME_IS_VALID (stream_time))
+    gst_object_sync_values (GST_OBJECT (trans), stream_time);
+}
+
+static void
+gst_bitttt_account (GstBitTTT * self, const gfloat * surprise, gsize n)
+{
+  gsize i;
+
+  for (i = 0; i < n; i++) {
+    const gfloat v = surprise[i];
+    if (isfinite (v)) {
+      self->iv_sum += v;
+      if (v > self->iv_max)
+        self->iv_max = v;
+      self->iv_finite++;
+    } else {
+      self->buf_skipped++;
+    }
+  }
+  self->buf_tokens += n;
+}
+
+/* Runs n tokens in place. Surprises go to surp (n floats) when the meta
+ * wants them all, else to the scratch array a chunk at a time. */
+static int
+gst_bitttt_run (GstBitTTT * self, gfloat * data, gsize n, gfloat * surp)
+{
+  while (n > 0) {
+    const gsize chunk = surp ? n : MIN (n, self->scratch_len);
+    gfloat *s = surp ? surp : self->scratch;
+    const GstClockTime t0 = gst_util_get_timestamp ();
+    const int err = ttt_forward_ex (self->model, data, chunk, data, s);
+
+    self->iv_engine_ns += gst_util_get_timestamp () - t0;
+    if (err != TTT_OK)
+      return err;
+    gst_bitttt_account (self, s, chunk);
+    data += chunk * self->dim;
+    n -= chunk;
+    if (surp)
+      surp += chunk;
+  }
+  return TTT_OK;
+}
+
+/*
+ * Audio through a delay line of hold_len = (fpt - 1) * channels floats.
+ * The virtual stream is hold followed by the buffer; its unprocessed part is
+ * the last `unproc` floats of hold plus the buffer. Complete tokens are run
+ * in place (a token straddling hold and buffer goes through `token`), then
+ * the buffer gets the first L floats of the virtual stream and hold the
+ * last hold_len. Every unprocessed float stays inside hold, so the output
+ * only ever carries processed samples (or the initial silence).
+ */
+static int
+gst_bitttt_process_audio (GstBitTTT * self, gfloat * b, gsize len,
+    gfloat * surp)
+{
+  const gsize dim = self->dim, k = self->hold_len;
+  gfloat *h = self->hold;
+  gsize u = self->unproc;
+  int err;
+
+  if (u + len >= dim) {
+    gsize o = 0, m;
+
+    if (u > 0) {
+      memcpy (self->token, h + k - u, u * sizeof (gfloat));
+      memcpy (self->token + u, b, (dim - u) * sizeof (gfloat));
+      err = gst_bitttt_run (self, self->token, 1, surp);
+      if (err != TTT_OK)
+        return err;
+      memcpy (h + k - u, self->token, u * sizeof (gfloat));
+      memcpy (b, self->token + u, (dim - u) * sizeof (gfloat));
+      o = dim - u;
+      if (surp)
+        surp++;
+    }
+    m = (len - o) / dim;
+    if (m > 0) {
+      err = gst_bitttt_run (self, b + o, m, surp);
+      if (err != TTT_OK)
+        return err;
+    }
+    u = len - o - m * dim;
+  } else {
+    u += len;
+  }
+
+  if (k > 0) {
+    gfloat *t = self->hold_tmp;
+
+    if (len >= k) {
+      memcpy (t, b + len - k, k * sizeof (gfloat));
+      memmove (b + k, b, (len - k) * sizeof (gfloat));
+      memcpy (b, h, k * sizeof (gfloat));
+    } else {
+      memcpy (t, h + len, (k - len) * sizeof (gfloat));
+      memcpy (t + k - len, b, len * sizeof (gfloat));
+      memcpy (b, h, len * sizeof (gfloat));
+    }
+    self->hold_tmp = h;
+    self->hold = t;
+  }
+  self->unproc = u;
+  self->have_data = TRUE;
+  return TTT_OK;
+}
+
+static void
+gst_bitttt_post_interval (GstBitTTT * self)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  const GstClockTime start = self->iv_start, end = self->iv_end;
+  const gboolean timed = GST_CLOCK_TIME_IS_VALID (start)
+      && GST_CLOCK_TIME_IS_VALID (end) && end >= start;
+  const gdouble mean = self->iv_finite ? self->iv_sum / self->iv_finite : NAN;
+  const gdouble max = self->iv_finite ? self->iv_max : NAN;
+  const gdouble tps = self->iv_engine_ns ?
+      self->iv_tokens * (gdouble) GST_SECOND / self->iv_engine_ns : 0.0;
+  GstStructure *s;
+
+  s = gst_structure_new ("bitttt",
+      "timestamp", G_TYPE_UINT64, start,
+      "stream-time", G_TYPE_UINT64,
+      gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME, start),
+      "running-time", G_TYPE_UINT64,
+      gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME, start),
+      "duration", G_TYPE_UINT64, timed ? end - start : GST_CLOCK_TIME_NONE,
+      "tokens", G_TYPE_UINT64, self->iv_tokens,
+      "mean-surprise", G_TYPE_DOUBLE, mean,
+      "max-surprise", G_TYPE_DOUBLE, max,
+      "skipped", G_TYPE_UINT64, self->iv_skipped,
+      "tokens-per-second", G_TYPE_DOUBLE, tps, NULL);
+  gst_bitttt_clear_interval (self);
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* Adds this buffer to the interval and posts when the interval is full.
+ * Without timestamps every buffer closes an interval. */
+static void
+gst_bitttt_interval (GstBitTTT * self, GstBuffer * buf, gsize frames,
+    guint64 interval)
+{
+  GstClockTime ts = GST_BUFFER_PTS (buf), dur = GST_BUFFER_DURATION (buf);
+  GstClockTime end = GST_CLOCK_TIME_NONE;
+
+  if (GST_CLOCK_TIME_IS_VALID (ts)) {
+    if (!GST_CLOCK_TIME_IS_VALID (dur)) {
+      if (self->is_audio)
+        dur = gst_util_uint64_scale_int (frames, GST_SECOND, self->rate);
+      else if (self->fps_n > 0)
+        dur = gst_util_uint64_scale_int (GST_SECOND, self->fps_d, self->fps_n);
+    }
+    end = GST_CLOCK_TIME_IS_VALID (dur) ? ts + dur : ts;
+  }
+  if (!self->iv_open || !GST_CLOCK_TIME_IS_VALID (self->iv_start)) {
+    self->iv_open = TRUE;
+    self->iv_start = ts;
+  }
+  self->iv_end = end;
+  self->iv_tokens += self->buf_tokens;
+  self->iv_skipped += self->buf_skipped;
+
+  if (!GST_CLOCK_TIME_IS_VALID (self->iv_start) ||
+      !GST_CLOCK_TIME_IS_VALID (end) || end < self->iv_start ||
+      end - self->iv_start >= interval)
+    gst_bitttt_post_interval (self);
+}
+
+static GstFlowReturn
+gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
+{
+  GstBitTTT *self = GST_BITTTT (trans);
+  gfloat lr;
+  gboolean learning, reset, post, want_meta;
+  GstBitTTTResetOn reset_on;
+  guint64 interval, offset = 0;
+  GstMapInfo map;
+  gsize len, n, frames = 0;
+  gfloat *surp = NULL;
+  int err = TTT_OK;
+
+  if (G_UNLIKELY (self->model == NULL)) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("No caps before data"),
+        (NULL));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+
+  /* one consistent snapshot of the settings per buffer; the engine runs
+   * outside the lock */
+  GST_OBJECT_LOCK (self);
+  lr = self->inner_lr;
+  learning = self->learning;
+  reset = self->reset_pending;
+  self->reset_pending = FALSE;
+  reset_on = self->reset_on;
+  post = self->post_messages;
+  interval = self->interval;
+  want_meta = self->surprise_meta;
+  GST_OBJECT_UNLOCK (self);
+
+  if (reset)
+    gst_bitttt_reset_model (self, "reset signal");
+  if (GST_BUFFER_IS_DISCONT (buf) && self->discont_armed &&
+      (reset_on & GST_BITTTT_RESET_ON_DISCONT))
+    gst_bitttt_reset_model (self, "discont");
+  self->discont_armed = TRUE;
+  if (lr != self->applied_lr) {
+    err = ttt_set_inner_lr (self->model, lr);
+    self->applied_lr = lr;
+  }
+  if (err == TTT_OK && learning != self->applied_learning) {
+    err = ttt_set_learning (self->model, learning);
+    self->applied_learning = learning;
+  }
+  if (err != TTT_OK) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        ("Could not apply inner-lr %g / learning %d: %s", lr, learning,
+            ttt_strerror (err)), (NULL));
+    return GST_FLOW_ERROR;
+  }
+
+  if (!gst_buffer_map (buf, &map, GST_MAP_READWRITE)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("Could not map the buffer"),
+        (NULL));
+    return GST_FLOW_ERROR;
+  }
+  len = map.size / sizeof (gfloat);
+  if (self->is_audio) {
+    const gsize frame_bytes = (gsize) self->channels * sizeof (gfloat);
+    if (map.size % frame_bytes != 0) {
+      gst_buffer_unmap (buf, &map);
+      GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+          ("Audio buffer of %" G_GSIZE_FORMAT " bytes is not a whole number "
+              "of %" G_GSIZE_FORMAT "-byte frames", map.size, frame_bytes),
+          (NULL));
+      return GST_FLOW_ERROR;
+    }
+    frames = map.size / frame_bytes;
+    n = (self->unproc + len) / self->dim;
+  } else {
+    const gsize token_bytes = self->dim * sizeof (gfloat);
+    if (map.size % token_bytes != 0) {
+      gst_buffer_unmap (buf, &map);
+      GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+          ("Tensor buffer of %" G_GSIZE_FORMAT " bytes is not a whole number "
+              "of tokens: expected a multiple of %" G_GSIZE_FORMAT " bytes (%"
+              G_GSIZE_FORMAT " floats)", map.size, token_bytes, self->dim),
+          (NULL));
+      return GST_FLOW_ERROR;
+    }
+    n = len / self->dim;
+  }
+
+  if (want_meta) {
+    ttt_stats st;
+    /* opt-in: the meta owns one array per buffer */
+    surp = g_new (gfloat, MAX (n, 1));
+    if (ttt_get_stats (self->model, &st) == TTT_OK)
+      offset = st.tokens_seen;
+  }
+  self->buf_tokens = self->buf_skipped = 0;
+
+  if (self->is_audio) {
+    if (GST_BUFFER_PTS_IS_VALID (buf))
+      self->next_ts = GST_BUFFER_PTS (buf) + (GST_BUFFER_DURATION_IS_VALID (buf)
+          ? GST_BUFFER_DURATION (buf)
+          : gst_util_uint64_scale_int (frames, GST_SECOND, self->rate));
+    err = gst_bitttt_process_audio (self, (gfloat *) map.data, len, surp);
+  } else if (n > 0) {
+    err = gst_bitttt_run (self, (gfloat *) map.data, n, surp);
+  }
+  gst_buffer_unmap (buf, &map);
+
+  if (err != TTT_OK) {
+    g_free (surp);
+    GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
+        ("Bit-TTT forward failed: %s", ttt_strerror (err)), (NULL));
+    return GST_FLOW_ERROR;
+  }
+  if (self->buf_tokens > 0)
+    self->dirty = TRUE;
+
+  GST_OBJECT_LOCK (self);
+  self->tokens_processed += self->buf_tokens;
+  self->tokens_skipped += self->buf_skipped;
+  GST_OBJECT_UNLOCK (self);
+
+  if (want_meta)
+    gst_bitttt_surprise_meta_add (buf, offset, self->buf_skipped, surp,
+        self->buf_tokens);
+
+  if (post)
+    gst_bitttt_interval (self, buf, frames, interval);
+  else
+    gst_bitttt_clear_interval (self);
+  return GST_FLOW_OK;
+}
+
+static gboolean
+plugin_init (GstPlugin * plugin)
+{
+  gst_bitttt_surprise_meta_register ();
+  return GST_ELEMENT_REGISTER (bitttt, plugin);
+}
+
+GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, bitttt,
+    "Bit-TTT test-time-training layer", plugin_init, VERSION, "MIT",
+    "bitttt", "https://github.com/bitttt/bitttt")

@@ -1,0 +1,974 @@
+/*
+ * gst-check tests for the bitttt element.
+ *
+ * Expected outputs come from the engine itself driven directly through
+ * <bitttt/bitttt.h> on the same token stream (same seed, same inner-lr), or
+ * from the input, never from the element under test.
+ */
+#include <math.h>
+#include <string.h>
+#include <glib/gstdio.h>
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <bitttt/bitttt.h>
+
+#define TENSOR_CAPS_FMT "other/tensors,format=static,num_tensors=1," \
+  "types=float32,dimensions=(string)%u:%u,framerate=(fraction)0/1"
+#define AUDIO_CAPS_FMT "audio/x-raw,format=F32LE,layout=interleaved," \
+  "rate=%d,channels=%d"
+#define META_NAME "GstBitTTTSurpriseMeta"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static guint32
+next_rand (guint32 * s)
+{
+  *s ^= *s << 13;
+  *s ^= *s >> 17;
+  *s ^= *s << 5;
+  return *s;
+}
+
+static void
+fill_random (gfloat * x, gsize n, guint32 seed)
+{
+  gsize i;
+  for (i = 0; i < n; i++)
+    x[i] = (gfloat) ((next_rand (&seed) >> 8) / 8388608.0 - 1.0);
+}
+
+/* ntok tokens drawn from 4 patterns: repetition makes the layer's memory
+ * visible in the outputs */
+static gfloat *
+make_tokens (gsize dim, gsize ntok, guint32 seed)
+{
+  gfloat pat[4 * 1024];
+  gfloat *x = g_new (gfloat, dim * ntok);
+  gsize t;
+
+  g_assert (dim <= 1024);
+  fill_random (pat, 4 * dim, seed);
+  for (t = 0; t < ntok; t++)
+    memcpy (x + t * dim, pat + (next_rand (&seed) % 4) * dim,
+        dim * sizeof (gfloat));
+  return x;
+}
+
+static ttt_model *
+engine_new (gsize dim, gfloat lr)
+{
+  ttt_config cfg;
+  ttt_model *m = NULL;
+
+  ttt_config_default (&cfg);
+  cfg.hidden_dim = dim;
+  cfg.inner_lr = lr;
+  fail_unless_equals_int (ttt_create_ex (&cfg, &m), TTT_OK);
+  return m;
+}
+
+/* the expected stream: x run in place through the engine */
+static void
+engine_run (ttt_model * m, gfloat * x, gsize ntok, gfloat * surprise)
+{
+  fail_unless_equals_int (ttt_forward_ex (m, x, ntok, x, surprise), TTT_OK);
+}
+
+static GstBuffer *
+make_buffer (const gfloat * x, gsize n, GstClockTime pts, GstClockTime dur)
+{
+  GstBuffer *buf = n ? gst_buffer_new_memdup (x, n * sizeof (gfloat))
+      : gst_buffer_new ();
+  GST_BUFFER_PTS (buf) = pts;
+  GST_BUFFER_DURATION (buf) = dur;
+  return buf;
+}
+
+/* bitwise comparison: NaN tokens must come back bit for bit too */
+static void
+check_buffer_floats (GstBuffer * buf, const gfloat * expected, gsize n)
+{
+  GstMapInfo map;
+
+  fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+  fail_unless_equals_uint64 (map.size, n * sizeof (gfloat));
+  fail_unless (memcmp (map.data, expected, map.size) == 0,
+      "buffer differs from the expected floats");
+  gst_buffer_unmap (buf, &map);
+}
+
+static GstHarness *
+harness_new (GstBus ** bus)
+{
+  GstHarness *h = gst_harness_new ("bitttt");
+  if (bus != NULL) {
+    *bus = gst_bus_new ();
+    gst_element_set_bus (h->element, *bus);
+  }
+  return h;
+}
+
+static void
+set_tensor_caps (GstHarness * h, guint dim, guint ntok)
+{
+  gchar *caps = g_strdup_printf (TENSOR_CAPS_FMT, dim, ntok);
+  gst_harness_set_src_caps_str (h, caps);
+  g_free (caps);
+}
+
+static void
+set_audio_caps (GstHarness * h, gint rate, gint channels)
+{
+  gchar *caps = g_strdup_printf (AUDIO_CAPS_FMT, rate, channels);
+  gst_harness_set_src_caps_str (h, caps);
+  g_free (caps);
+}
+
+/* text of the first message of the given type, or NULL */
+static gchar *
+pop_message_text (GstBus * bus, GstMessageType type)
+{
+  GstMessage *msg = gst_bus_pop_filtered (bus, type);
+  GError *err = NULL;
+  gchar *text;
+
+  if (msg == NULL)
+    return NULL;
+  if (type == GST_MESSAGE_ERROR)
+    gst_message_parse_error (msg, &err, NULL);
+  else
+    gst_message_parse_warning (msg, &err, NULL);
+  text = g_strdup (err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  return text;
+}
+
+static void
+push_tokens (GstHarness * h, const gfloat * x, gsize dim, gsize ntok)
+{
+  fail_unless_equals_int (gst_harness_push (h, make_buffer (x, dim * ntok,
+              GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE)), GST_FLOW_OK);
+}
+
+static void
+pull_and_check (GstHarness * h, const gfloat * expected, gsize n)
+{
+  GstBuffer *out = gst_harness_pull (h);
+  check_buffer_floats (out, expected, n);
+  gst_buffer_unref (out);
+}
+
+static gchar *
+temp_path (const gchar * name, gchar ** dir)
+{
+  *dir = g_dir_make_tmp ("bitttt-check-XXXXXX", NULL);
+  fail_unless (*dir != NULL);
+  return g_build_filename (*dir, name, NULL);
+}
+
+static void
+remove_temp (gchar * path, gchar * dir)
+{
+  g_unlink (path);
+  g_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+}
+
+/* ---- negotiation -------------------------------------------------------- */
+
+GST_START_TEST (test_negotiate_tensor)
+{
+  GstHarness *h = harness_new (NULL);
+  gfloat x[64 * 2];
+  gchar *kernel = NULL;
+
+  /* trailing :1 dimensions are allowed */
+  gst_harness_set_src_caps_str (h, "other/tensors,format=static,"
+      "num_tensors=1,types=float32,dimensions=(string)64:2:1:1");
+  g_object_get (h->element, "kernel", &kernel, NULL);
+  fail_unless (kernel != NULL && *kernel != '\0');
+  g_free (kernel);
+  fill_random (x, G_N_ELEMENTS (x), 7);
+  push_tokens (h, x, 64, 2);
+  gst_buffer_unref (gst_harness_pull (h));
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_negotiate_audio)
+{
+  GstHarness *h = harness_new (NULL);
+  gfloat x[2 * 10];
+
+  g_object_set (h->element, "frames-per-token", 2, NULL);
+  set_audio_caps (h, 8000, 2);
+  fill_random (x, G_N_ELEMENTS (x), 3);
+  fail_unless_equals_int (gst_harness_push (h, make_buffer (x, 20, 0,
+              GST_CLOCK_TIME_NONE)), GST_FLOW_OK);
+  gst_buffer_unref (gst_harness_pull (h));
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_negotiate_audio_bad_width)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new (&bus);
+  gfloat x[3] = { 0 };
+  gchar *text;
+
+  /* 1 channel x 3 frames = 3 floats: not a multiple of 4 */
+  g_object_set (h->element, "frames-per-token", 3, NULL);
+  set_audio_caps (h, 8000, 1);
+  fail_unless (gst_harness_push (h, make_buffer (x, 3, 0,
+              GST_CLOCK_TIME_NONE)) != GST_FLOW_OK);
+  text = pop_message_text (bus, GST_MESSAGE_ERROR);
+  fail_unless (text != NULL);
+  fail_unless (strstr (text, "multiple of 4") != NULL, "%s", text);
+  g_free (text);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_negotiate_hidden_dim_mismatch)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new (&bus);
+  gfloat x[32] = { 0 };
+  gchar *text;
+
+  g_object_set (h->element, "hidden-dim", 48, NULL);
+  set_tensor_caps (h, 32, 1);
+  fail_unless (gst_harness_push (h, make_buffer (x, 32, 0,
+              GST_CLOCK_TIME_NONE)) != GST_FLOW_OK);
+  text = pop_message_text (bus, GST_MESSAGE_ERROR);
+  fail_unless (text != NULL);
+  fail_unless (strstr (text, "48") != NULL && strstr (text, "32") != NULL,
+      "message does not name both widths: %s", text);
+  g_free (text);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+/* ---- processing --------------------------------------------------------- */
+
+GST_START_TEST (test_in_place)
+{
+  GstHarness *h = harness_new (NULL);
+  gfloat x[16 * 4];
+  GstBuffer *in, *out;
+  GstMapInfo map;
+  gpointer data_in;
+
+  set_tensor_caps (h, 16, 4);
+  fill_random (x, G_N_ELEMENTS (x), 11);
+  in = make_buffer (x, G_N_ELEMENTS (x), 0, GST_CLOCK_TIME_NONE);
+  gst_buffer_map (in, &map, GST_MAP_READ);
+  data_in = map.data;
+  gst_buffer_unmap (in, &map);
+  fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+  out = gst_harness_pull (h);
+  /* comparing addresses only: `in` was handed over, not kept */
+  fail_unless (out == in);
+  gst_buffer_map (out, &map, GST_MAP_READ);
+  fail_unless (map.data == data_in);
+  gst_buffer_unmap (out, &map);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_not_writable_is_copied)
+{
+  GstHarness *h = harness_new (NULL);
+  gfloat *x = make_tokens (16, 40, 5), *exp = g_memdup2 (x, 40 * 16 * 4);
+  ttt_model *m = engine_new (16, TTT_DEFAULT_INNER_LR);
+  GstBuffer *in = make_buffer (x, 40 * 16, 0, GST_CLOCK_TIME_NONE);
+
+  set_tensor_caps (h, 16, 40);
+  engine_run (m, exp, 40, NULL);
+  /* keep a ref: the element must not scribble over our copy */
+  fail_unless_equals_int (gst_harness_push (h, gst_buffer_ref (in)),
+      GST_FLOW_OK);
+  pull_and_check (h, exp, 40 * 16);
+  check_buffer_floats (in, x, 40 * 16);
+  fail_if (memcmp (x, exp, 40 * 16 * 4) == 0, "layer changed nothing");
+  gst_buffer_unref (in);
+  ttt_destroy (m);
+  g_free (x);
+  g_free (exp);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_tensor_matches_engine)
+{
+  const gsize dim = 32, ntok = 8, nbuf = 25;
+  GstHarness *h = harness_new (NULL);
+  gfloat *x = make_tokens (dim, ntok * nbuf, 21);
+  gfloat *exp = g_memdup2 (x, dim * ntok * nbuf * 4);
+  ttt_model *m = engine_new (dim, TTT_DEFAULT_INNER_LR);
+  gsize b;
+
+  set_tensor_caps (h, dim, ntok);
+  engine_run (m, exp, ntok * nbuf, NULL);
+  fail_if (memcmp (x, exp, dim * ntok * nbuf * 4) == 0);
+  for (b = 0; b < nbuf; b++) {
+    push_tokens (h, x + b * dim * ntok, dim, ntok);
+    pull_and_check (h, exp + b * dim * ntok, dim * ntok);
+  }
+  ttt_destroy (m);
+  g_free (x);
+  g_free (exp);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* Feeds `frames` stereo frames in buffers of the given sizes (in frames),
+ * then EOS; returns everything that came out, concatenated. */
+static gfloat *
+run_audio (const gfloat * x, gsize frames, const gsize * sizes, guint fpt,
+    gsize * out_len, GstClockTime * drain_pts, GstClockTime * drain_dur)
+{
+  const gint rate = 8000, channels = 2;
+  GstHarness *h = harness_new (NULL);
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (gfloat));
+  GstBuffer *buf;
+  gsize pos = 0, i = 0;
+
+  g_object_set (h->element, "frames-per-token", fpt, NULL);
+  set_audio_caps (h, rate, channels);
+  while (pos < frames) {
+    const gsize n = MIN (sizes[i % 7], frames - pos);
+    const GstClockTime pts =
+        gst_util_uint64_scale_int (pos, GST_SECOND, rate);
+    const GstClockTime end =
+        gst_util_uint64_scale_int (pos + n, GST_SECOND, rate);
+    fail_unless_equals_int (gst_harness_push (h, make_buffer (x + pos *
+                channels, n * channels, pts, end - pts)), GST_FLOW_OK);
+    pos += n;
+    i++;
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  while ((buf = gst_harness_try_pull (h)) != NULL) {
+    GstMapInfo map;
+    gst_buffer_map (buf, &map, GST_MAP_READ);
+    g_array_append_vals (out, map.data, map.size / sizeof (gfloat));
+    gst_buffer_unmap (buf, &map);
+    *drain_pts = GST_BUFFER_PTS (buf);
+    *drain_dur = GST_BUFFER_DURATION (buf);
+    gst_buffer_unref (buf);
+  }
+  gst_harness_teardown (h);
+  *out_len = out->len;
+  return (gfloat *) g_array_free (out, FALSE);
+}
+
+GST_START_TEST (test_audio_splits_and_drain)
+{
+  const guint fpt = 4, channels = 2;
+  const gsize dim = fpt * channels, hold = (fpt - 1) * channels;
+  const gsize frames = 1003;    /* 250 tokens and 3 frames left over */
+  const gsize one[7] = { frames, frames, frames, frames, frames, frames,
+    frames
+  };
+  const gsize odd[7] = { 1, 7, 2, 13, 3, 0, 5 };
+  const gsize tiny[7] = { 1, 1, 2, 1, 1, 1, 3 };
+  gfloat *x = make_tokens (dim, frames * channels / dim + 1, 4);
+  gfloat *exp = g_new0 (gfloat, hold + frames * channels);
+  ttt_model *m = engine_new (dim, TTT_DEFAULT_INNER_LR);
+  const gsize ntok = frames * channels / dim;
+  gsize len_a, len_b, len_c;
+  GstClockTime pts, dur;
+  gfloat *a, *b, *c;
+
+  /* expected: fpt - 1 frames of silence, the processed complete tokens,
+   * then the final partial token unchanged */
+  memcpy (exp + hold, x, frames * channels * sizeof (gfloat));
+  engine_run (m, exp + hold, ntok, NULL);
+
+  a = run_audio (x, frames, one, fpt, &len_a, &pts, &dur);
+  fail_unless_equals_uint64 (len_a, hold + frames * channels);
+  fail_unless (memcmp (a, exp, len_a * sizeof (gfloat)) == 0);
+  /* the drain buffer follows the last input buffer */
+  fail_unless_equals_uint64 (pts, gst_util_uint64_scale_int (frames,
+          GST_SECOND, 8000));
+  fail_unless_equals_uint64 (dur, gst_util_uint64_scale_int (fpt - 1,
+          GST_SECOND, 8000));
+  /* nothing lost at the end: the last partial token is the input's tail */
+  fail_unless (memcmp (a + len_a - 6, x + frames * channels - 6,
+          6 * sizeof (gfloat)) == 0);
+
+  b = run_audio (x, frames, odd, fpt, &len_b, &pts, &dur);
+  fail_unless_equals_uint64 (len_b, len_a);
+  fail_unless (memcmp (a, b, len_a * sizeof (gfloat)) == 0,
+      "odd splits change the output");
+  c = run_audio (x, frames, tiny, fpt, &len_c, &pts, &dur);
+  fail_unless_equals_uint64 (len_c, len_a);
+  fail_unless (memcmp (a, c, len_a * sizeof (gfloat)) == 0,
+      "tiny splits change the output");
+
+  ttt_destroy (m);
+  g_free (a);
+  g_free (b);
+  g_free (c);
+  g_free (x);
+  g_free (exp);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_audio_latency)
+{
+  GstHarness *h = harness_new (NULL);
+
+  g_object_set (h->element, "frames-per-token", 64, NULL);
+  set_audio_caps (h, 16000, 1);
+  gst_harness_set_upstream_latency (h, 10 * GST_MSECOND);
+  fail_unless_equals_uint64 (gst_harness_query_latency (h),
+      10 * GST_MSECOND + gst_util_uint64_scale_int (63, GST_SECOND, 16000));
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* ---- control ------------------------------------------------------------ */
+
+/* Pushes nbuf buffers of ntok tokens; before buffer `at`, calls change() on
+ * the element and apply() on the reference model. */
+static void
+run_with_change (gsize dim, gsize ntok, gsize nbuf, gsize at,
+    void (*change) (GstHarness *), void (*apply) (ttt_model *))
+{
+  GstHarness *h = harness_new (NULL);
+  gfloat *x = make_tokens (dim, ntok * nbuf, 99);
+  gfloat *exp = g_memdup2 (x, dim * ntok * nbuf * 4);
+  ttt_model *m = engine_new (dim, TTT_DEFAULT_INNER_LR);
+  gsize b;
+
+  set_tensor_caps (h, dim, ntok);
+  engine_run (m, exp, ntok * at, NULL);
+  apply (m);
+  engine_run (m, exp + dim * ntok * at, ntok * (nbuf - at), NULL);
+  for (b = 0; b < nbuf; b++) {
+    if (b == at)
+      change (h);
+    push_tokens (h, x + b * dim * ntok, dim, ntok);
+    pull_and_check (h, exp + b * dim * ntok, dim * ntok);
+  }
+  ttt_destroy (m);
+  g_free (x);
+  g_free (exp);
+  gst_harness_teardown (h);
+}
+
+static void
+emit_reset (GstHarness * h)
+{
+  g_signal_emit_by_name (h->element, "reset");
+}
+
+static void
+flush (GstHarness * h)
+{
+  GstSegment seg;
+
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+}
+
+static void
+flush_no_reset (GstHarness * h)
+{
+  g_object_set (h->element, "reset-on", 0, NULL);
+  flush (h);
+}
+
+static void
+set_lr (GstHarness * h)
+{
+  g_object_set (h->element, "inner-lr", 0.5f, NULL);
+}
+
+static void
+stop_learning (GstHarness * h)
+{
+  g_object_set (h->element, "learning", FALSE, NULL);
+}
+
+static void
+engine_reset (ttt_model * m)
+{
+  fail_unless_equals_int (ttt_reset (m), TTT_OK);
+}
+
+static void
+engine_nothing (ttt_model * m)
+{
+  (void) m;
+}
+
+static void
+engine_lr (ttt_model * m)
+{
+  fail_unless_equals_int (ttt_set_inner_lr (m, 0.5f), TTT_OK);
+}
+
+static void
+engine_freeze (ttt_model * m)
+{
+  fail_unless_equals_int (ttt_set_learning (m, 0), TTT_OK);
+}
+
+GST_START_TEST (test_reset_signal)
+{
+  run_with_change (16, 8, 12, 6, emit_reset, engine_reset);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_reset_on_flush)
+{
+  run_with_change (16, 8, 12, 6, flush, engine_reset);
+  run_with_change (16, 8, 12, 6, flush_no_reset, engine_nothing);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_inner_lr_while_playing)
+{
+  run_with_change (16, 8, 12, 5, set_lr, engine_lr);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_learning_off)
+{
+  const gsize dim = 16;
+  GstHarness *h = harness_new (NULL);
+  gfloat tok[16], out1[16];
+  GstBuffer *buf;
+  GstMapInfo map;
+  int i;
+
+  /* learning stopped mid-stream matches the engine with learning off */
+  run_with_change (dim, 8, 12, 4, stop_learning, engine_freeze);
+
+  /* a frozen state maps a repeated token to the same output every time,
+   * and that output is not the input (the state learned something) */
+  set_tensor_caps (h, dim, 1);
+  fill_random (tok, dim, 1234);
+  for (i = 0; i < 10; i++) {
+    push_tokens (h, tok, dim, 1);
+    gst_buffer_unref (gst_harness_pull (h));
+  }
+  g_object_set (h->element, "learning", FALSE, NULL);
+  for (i = 0; i < 3; i++) {
+    push_tokens (h, tok, dim, 1);
+    buf = gst_harness_pull (h);
+    gst_buffer_map (buf, &map, GST_MAP_READ);
+    if (i == 0) {
+      memcpy (out1, map.data, sizeof (out1));
+      fail_if (memcmp (out1, tok, sizeof (tok)) == 0);
+    } else {
+      fail_unless (memcmp (out1, map.data, sizeof (out1)) == 0);
+    }
+    gst_buffer_unmap (buf, &map);
+    gst_buffer_unref (buf);
+  }
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* ---- messages ----------------------------------------------------------- */
+
+GST_START_TEST (test_messages)
+{
+  const gint rate = 16000;
+  const gsize frames = 160;     /* 10 ms */
+  GstBus *bus;
+  GstHarness *h = harness_new (&bus);
+  gfloat *x = make_tokens (4, frames / 4 * 30, 8);
+  int b;
+
+  g_object_set (h->element, "frames-per-token", 4, "interval",
+      (guint64) (100 * GST_MSECOND), NULL);
+  set_audio_caps (h, rate, 1);
+  for (b = 0; b < 30; b++) {
+    GstMessage *msg;
+
+    fail_unless_equals_int (gst_harness_push (h, make_buffer (x + b * frames,
+                frames, b * 10 * GST_MSECOND, 10 * GST_MSECOND)), GST_FLOW_OK);
+    gst_buffer_unref (gst_harness_pull (h));
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+    if (b % 10 != 9) {
+      fail_unless (msg == NULL, "message after buffer %d", b);
+    } else {
+      const GstStructure *s;
+      GstClockTime ts, st, rt, dur;
+      guint64 tokens, skipped;
+      gdouble mean, max, tps;
+
+      fail_unless (msg != NULL, "no message after buffer %d", b);
+      s = gst_message_get_structure (msg);
+      fail_unless (gst_structure_has_name (s, "bitttt"));
+      fail_unless (gst_structure_get (s, "timestamp", G_TYPE_UINT64, &ts,
+              "stream-time", G_TYPE_UINT64, &st,
+              "running-time", G_TYPE_UINT64, &rt,
+              "duration", G_TYPE_UINT64, &dur,
+              "tokens", G_TYPE_UINT64, &tokens,
+              "mean-surprise", G_TYPE_DOUBLE, &mean,
+              "max-surprise", G_TYPE_DOUBLE, &max,
+              "skipped", G_TYPE_UINT64, &skipped,
+              "tokens-per-second", G_TYPE_DOUBLE, &tps, NULL));
+      fail_unless_equals_uint64 (ts, (b - 9) * 10 * GST_MSECOND);
+      fail_unless_equals_uint64 (st, ts);
+      fail_unless_equals_uint64 (rt, ts);
+      fail_unless_equals_uint64 (dur, 100 * GST_MSECOND);
+      fail_unless_equals_uint64 (tokens, 10 * frames / 4);
+      fail_unless_equals_uint64 (skipped, 0);
+      /* ||p - f||^2 / d with ||f|| = 1 and a fresh W: at most a few / d */
+      fail_unless (isfinite (mean) && mean > 0.0 && mean <= max, "%g %g",
+          mean, max);
+      fail_unless (max < 10.0, "max-surprise %g", max);
+      fail_unless (tps > 0.0 && isfinite (tps));
+      gst_message_unref (msg);
+    }
+  }
+  g_free (x);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_no_messages_when_off)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new (&bus);
+  gfloat x[16] = { 0 };
+  GstMessage *msg;
+
+  g_object_set (h->element, "post-messages", FALSE, NULL);
+  set_tensor_caps (h, 16, 1);
+  push_tokens (h, x, 16, 1);
+  gst_buffer_unref (gst_harness_pull (h));
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  fail_unless (msg == NULL);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+/* ---- state -------------------------------------------------------------- */
+
+GST_START_TEST (test_state_round_trip)
+{
+  const gsize dim = 16, ntok = 4, nbuf = 20;
+  gchar *dir, *path = temp_path ("model.state", &dir);
+  gfloat *x = make_tokens (dim, ntok * nbuf, 77);
+  gfloat *exp = g_memdup2 (x, dim * ntok * nbuf * 4);
+  ttt_model *m = engine_new (dim, TTT_DEFAULT_INNER_LR);
+  GstHarness *h;
+  gsize b;
+
+  engine_run (m, exp, ntok * nbuf, NULL);
+
+  h = harness_new (NULL);
+  g_object_set (h->element, "state-location", path, NULL);
+  set_tensor_caps (h, dim, ntok);
+  for (b = 0; b < nbuf / 2; b++) {
+    push_tokens (h, x + b * dim * ntok, dim, ntok);
+    pull_and_check (h, exp + b * dim * ntok, dim * ntok);
+  }
+  fail_if (g_file_test (path, G_FILE_TEST_EXISTS));
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  fail_unless (g_file_test (path, G_FILE_TEST_EXISTS), "not saved at EOS");
+  gst_harness_teardown (h);
+
+  /* a new element picks up where the first stopped */
+  h = harness_new (NULL);
+  g_object_set (h->element, "state-location", path, NULL);
+  set_tensor_caps (h, dim, ntok);
+  for (b = nbuf / 2; b < nbuf; b++) {
+    push_tokens (h, x + b * dim * ntok, dim, ntok);
+    pull_and_check (h, exp + b * dim * ntok, dim * ntok);
+  }
+  gst_harness_teardown (h);
+
+  ttt_destroy (m);
+  g_free (x);
+  g_free (exp);
+  remove_temp (path, dir);
+}
+
+GST_END_TEST;
+
+static void
+check_bad_state_file (const gchar * contents, gsize len, guint dim,
+    int expected_err)
+{
+  gchar *dir, *path = temp_path ("bad.state", &dir);
+  gchar *after = NULL, *text;
+  gsize after_len = 0;
+  GstBus *bus;
+  GstHarness *h = harness_new (&bus);
+  gfloat x[64] = { 0 };
+
+  fail_unless (g_file_set_contents (path, contents, len, NULL));
+  g_object_set (h->element, "state-location", path, NULL);
+  set_tensor_caps (h, dim, 1);
+  fail_unless (gst_harness_push (h, make_buffer (x, dim, 0,
+              GST_CLOCK_TIME_NONE)) != GST_FLOW_OK);
+  text = pop_message_text (bus, GST_MESSAGE_ERROR);
+  fail_unless (text != NULL);
+  fail_unless (strstr (text, ttt_strerror (expected_err)) != NULL, "%s", text);
+  fail_unless (strstr (text, path) != NULL, "%s", text);
+  g_free (text);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+
+  fail_unless (g_file_get_contents (path, &after, &after_len, NULL));
+  fail_unless_equals_uint64 (after_len, len);
+  fail_unless (memcmp (after, contents, len) == 0, "state file was changed");
+  g_free (after);
+  remove_temp (path, dir);
+}
+
+GST_START_TEST (test_state_corrupt_file)
+{
+  static const gchar junk[] = "this is not a Bit-TTT state file at all";
+  ttt_model *m = engine_new (16, TTT_DEFAULT_INNER_LR);
+  gfloat tok[16];
+  size_t n = 0;
+  gchar *state;
+
+  check_bad_state_file (junk, sizeof (junk), 16, TTT_ERR_FORMAT);
+
+  /* a valid state of another shape */
+  fill_random (tok, 16, 5);
+  engine_run (m, tok, 1, NULL);
+  fail_unless_equals_int (ttt_state_save (m, NULL, 0, &n),
+      TTT_ERR_BUFFER_SMALL);
+  state = g_malloc (n);
+  fail_unless_equals_int (ttt_state_save (m, state, n, &n), TTT_OK);
+  check_bad_state_file (state, n, 32, TTT_ERR_MISMATCH);
+  /* one flipped byte in W: bad checksum */
+  state[70] ^= 0x40;
+  check_bad_state_file (state, n, 16, TTT_ERR_FORMAT);
+  g_free (state);
+  ttt_destroy (m);
+}
+
+GST_END_TEST;
+
+/* ---- bad data ----------------------------------------------------------- */
+
+GST_START_TEST (test_nan_tokens)
+{
+  const gsize dim = 8, ntok = 4, nbuf = 6;
+  GstHarness *h = harness_new (NULL);
+  gfloat *x = make_tokens (dim, ntok * nbuf, 31);
+  gfloat *exp;
+  ttt_model *m = engine_new (dim, TTT_DEFAULT_INNER_LR);
+  guint64 skipped = 0, processed = 0;
+  gsize b;
+
+  x[(2 * ntok + 1) * dim + 3] = NAN;
+  x[(4 * ntok + 0) * dim + 0] = INFINITY;
+  exp = g_memdup2 (x, dim * ntok * nbuf * 4);
+  engine_run (m, exp, ntok * nbuf, NULL);
+  set_tensor_caps (h, dim, ntok);
+  for (b = 0; b < nbuf; b++) {
+    push_tokens (h, x + b * dim * ntok, dim, ntok);
+    pull_and_check (h, exp + b * dim * ntok, dim * ntok);
+  }
+  /* the skipped tokens came back as they went in */
+  fail_unless (memcmp (exp + (2 * ntok + 1) * dim, x + (2 * ntok + 1) * dim,
+          dim * 4) == 0);
+  fail_unless (memcmp (exp + 4 * ntok * dim, x + 4 * ntok * dim,
+          dim * 4) == 0);
+  g_object_get (h->element, "tokens-skipped", &skipped, "tokens-processed",
+      &processed, NULL);
+  fail_unless_equals_uint64 (skipped, 2);
+  fail_unless_equals_uint64 (processed, ntok * nbuf);
+  ttt_destroy (m);
+  g_free (x);
+  g_free (exp);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_wrong_size)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new (&bus);
+  gfloat x[25] = { 0 };
+  gchar *text;
+
+  set_tensor_caps (h, 16, 4);
+  fail_unless_equals_int (gst_harness_push (h, make_buffer (x, 25, 0,
+              GST_CLOCK_TIME_NONE)), GST_FLOW_ERROR);
+  text = pop_message_text (bus, GST_MESSAGE_ERROR);
+  fail_unless (text != NULL);
+  fail_unless (strstr (text, "100 bytes") != NULL
+      && strstr (text, "64 bytes") != NULL, "%s", text);
+  g_free (text);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+
+  /* audio: half a stereo frame */
+  h = harness_new (&bus);
+  g_object_set (h->element, "frames-per-token", 2, NULL);
+  set_audio_caps (h, 8000, 2);
+  fail_unless_equals_int (gst_harness_push (h, make_buffer (x, 3, 0,
+              GST_CLOCK_TIME_NONE)), GST_FLOW_ERROR);
+  text = pop_message_text (bus, GST_MESSAGE_ERROR);
+  fail_unless (text != NULL && strstr (text, "12 bytes") != NULL, "%s", text);
+  g_free (text);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_renegotiate_other_width)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new (&bus);
+  gfloat *x = make_tokens (32, 8, 3), *exp = g_memdup2 (x, 32 * 8 * 4);
+  gfloat *y = make_tokens (16, 4, 3);
+  ttt_model *m = engine_new (32, TTT_DEFAULT_INNER_LR);
+  gchar *text;
+
+  set_tensor_caps (h, 16, 4);
+  push_tokens (h, y, 16, 4);
+  gst_buffer_unref (gst_harness_pull (h));
+  set_tensor_caps (h, 32, 8);
+  text = pop_message_text (bus, GST_MESSAGE_WARNING);
+  fail_unless (text != NULL && strstr (text, "16") && strstr (text, "32"),
+      "%s", text);
+  g_free (text);
+  /* a fresh model for the new width */
+  engine_run (m, exp, 8, NULL);
+  push_tokens (h, x, 32, 8);
+  pull_and_check (h, exp, 32 * 8);
+  ttt_destroy (m);
+  g_free (x);
+  g_free (y);
+  g_free (exp);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+/* ---- meta --------------------------------------------------------------- */
+
+GST_START_TEST (test_surprise_meta)
+{
+  const gsize dim = 16, ntok = 8;
+  GstHarness *h = harness_new (NULL);
+  gfloat *x = make_tokens (dim, ntok * 3, 12);
+  gfloat *exp = g_memdup2 (x, dim * ntok * 3 * 4);
+  gfloat surprise[8 * 3];
+  ttt_model *m = engine_new (dim, TTT_DEFAULT_INNER_LR);
+  GstBuffer *out;
+  GstCustomMeta *meta;
+  const GstStructure *s;
+  const GValue *v;
+  GBytes *bytes;
+  guint tokens, skipped;
+  guint64 offset;
+  gsize size;
+  int b;
+
+  x[ntok * dim + 2 * dim] = NAN;        /* second buffer, third token */
+  memcpy (exp, x, dim * ntok * 3 * 4);
+  engine_run (m, exp, ntok * 3, surprise);
+  set_tensor_caps (h, dim, ntok);
+
+  /* off by default */
+  push_tokens (h, x, dim, ntok);
+  out = gst_harness_pull (h);
+  fail_unless (gst_buffer_get_custom_meta (out, META_NAME) == NULL);
+  gst_buffer_unref (out);
+
+  g_object_set (h->element, "surprise-meta", TRUE, NULL);
+  for (b = 1; b < 3; b++) {
+    push_tokens (h, x + b * dim * ntok, dim, ntok);
+    out = gst_harness_pull (h);
+    /* read the way an application does: by name, through core API */
+    meta = gst_buffer_get_custom_meta (out, META_NAME);
+    fail_unless (meta != NULL);
+    s = gst_custom_meta_get_structure (meta);
+    fail_unless (gst_structure_get (s, "tokens", G_TYPE_UINT, &tokens,
+            "offset", G_TYPE_UINT64, &offset,
+            "skipped", G_TYPE_UINT, &skipped, NULL));
+    fail_unless_equals_int (tokens, ntok);
+    fail_unless_equals_uint64 (offset, b * ntok);
+    fail_unless_equals_int (skipped, b == 1 ? 1 : 0);
+    v = gst_structure_get_value (s, "surprise");
+    fail_unless (v != NULL && G_VALUE_HOLDS (v, G_TYPE_BYTES));
+    bytes = g_value_get_boxed (v);
+    fail_unless (memcmp (g_bytes_get_data (bytes, &size), surprise + b * ntok,
+            ntok * sizeof (gfloat)) == 0);
+    fail_unless_equals_uint64 (size, ntok * sizeof (gfloat));
+    gst_buffer_unref (out);
+  }
+  ttt_destroy (m);
+  g_free (x);
+  g_free (exp);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+static Suite *
+bitttt_suite (void)
+{
+  Suite *s = suite_create ("bitttt");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_negotiate_tensor);
+  tcase_add_test (tc, test_negotiate_audio);
+  tcase_add_test (tc, test_negotiate_audio_bad_width);
+  tcase_add_test (tc, test_negotiate_hidden_dim_mismatch);
+  tcase_add_test (tc, test_in_place);
+  tcase_add_test (tc, test_not_writable_is_copied);
+  tcase_add_test (tc, test_tensor_matches_engine);
+  tcase_add_test (tc, test_audio_splits_and_drain);
+  tcase_add_test (tc, test_audio_latency);
+  tcase_add_test (tc, test_reset_signal);
+  tcase_add_test (tc, test_reset_on_flush);
+  tcase_add_test (tc, test_inner_lr_while_playing);
+  tcase_add_test (tc, test_learning_off);
+  tcase_add_test (tc, test_messages);
+  tcase_add_test (tc, test_no_messages_when_off);
+  tcase_add_test (tc, test_state_round_trip);
+  tcase_add_test (tc, test_state_corrupt_file);
+  tcase_add_test (tc, test_nan_tokens);
+  tcase_add_test (tc, test_wrong_size);
+  tcase_add_test (tc, test_renegotiate_other_width);
+  tcase_add_test (tc, test_surprise_meta);
+  return s;
+}
+
+GST_CHECK_MAIN (bitttt);
