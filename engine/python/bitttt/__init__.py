@@ -1,1 +1,305 @@
-# ctypes binding: see engine/python
+"""Python binding for libbitttt, the Bit-TTT layer (ctypes, no compiled code).
+
+    import numpy as np, bitttt
+    with bitttt.Model(256) as m:
+        out, surprise = m.forward(np.zeros((10, 256), np.float32), surprise=True)
+
+Tokens are numpy float32 arrays of shape (N, D) (or (D,) for one token).
+C-contiguous float32 input is passed to the library as is, without a copy;
+other input is converted first. `out` must already be C-contiguous,
+writeable float32 of the right shape; `out=x` processes in place.
+
+The library is found through, in order: the BITTTT_LIBRARY environment
+variable (a full path), ctypes.util.find_library("bitttt"), the soname
+"libbitttt.so.1" on the loader path, and the lib directories of the prefix
+this module is installed under (<prefix>/share/bitttt/python/bitttt).
+
+A Model is not thread-safe (the library's rule): use one from one thread at
+a time. The GIL is released while the library runs, so distinct models can
+work in parallel threads.
+"""
+import ctypes
+import ctypes.util
+import os
+from collections import namedtuple
+
+import numpy as np
+
+__all__ = ["Model", "BitTTTError", "Stats", "Config", "version", "cpu_isa",
+           "library_path", "DEFAULT_SEED", "DEFAULT_INNER_LR"]
+
+DEFAULT_SEED = 0x42177755
+DEFAULT_INNER_LR = 0.01
+
+# ttt_error
+OK = 0
+ERR_INVALID_ARG = -1
+ERR_NOMEM = -2
+ERR_OVERFLOW = -3
+ERR_IO = -4
+ERR_FORMAT = -5
+ERR_VERSION = -6
+ERR_MISMATCH = -7
+ERR_BUFFER_SMALL = -8
+
+# ttt_isa
+ISA_NAMES = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3}
+_ISA_BY_VALUE = {v: k for k, v in ISA_NAMES.items()}
+
+
+class _Config(ctypes.Structure):
+    """struct ttt_config; field order and C types exactly as in bitttt.h."""
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("max_isa", ctypes.c_uint32),
+        ("hidden_dim", ctypes.c_size_t),
+        ("state_dim", ctypes.c_size_t),
+        ("inner_lr", ctypes.c_float),
+        ("learning", ctypes.c_int),
+        ("seed", ctypes.c_uint64),
+    ]
+
+
+class _Stats(ctypes.Structure):
+    _fields_ = [
+        ("tokens_seen", ctypes.c_uint64),
+        ("tokens_skipped", ctypes.c_uint64),
+    ]
+
+
+Stats = namedtuple("Stats", "tokens_seen tokens_skipped")
+Config = namedtuple("Config", "hidden_dim state_dim inner_lr learning seed max_isa")
+
+
+class BitTTTError(Exception):
+    """A libbitttt call failed; .code is the negative ttt_error."""
+
+    def __init__(self, code, message=None):
+        self.code = code
+        self.message = message or _strerror(code)
+        super().__init__(code, self.message)
+
+    def __str__(self):
+        return "%s (%d)" % (self.message, self.code)
+
+
+def _candidates():
+    env = os.environ.get("BITTTT_LIBRARY")
+    if env:
+        # an explicit choice is never silently replaced by another library
+        return [env]
+    names = []
+    found = ctypes.util.find_library("bitttt")
+    if found:
+        names.append(found)
+    names.append("libbitttt.so.1")
+    prefix = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 4))
+    for sub in ("lib", "lib64", os.path.join("lib", "x86_64-linux-gnu"),
+                os.path.join("lib", "aarch64-linux-gnu")):
+        names.append(os.path.join(prefix, sub, "libbitttt.so.1"))
+    return names
+
+
+def _load():
+    errors = []
+    for name in _candidates():
+        try:
+            return ctypes.CDLL(name), name
+        except OSError as e:
+            errors.append(str(e))
+    raise ImportError("libbitttt not found (set BITTTT_LIBRARY to its full path): "
+                      + "; ".join(errors))
+
+
+_lib, library_path = _load()
+
+_P = ctypes.c_void_p
+_FP = ctypes.POINTER(ctypes.c_float)
+_SZ = ctypes.c_size_t
+_API = {
+    "ttt_create": (_P, [_SZ, ctypes.c_float]),
+    "ttt_forward": (ctypes.c_int, [_P, _FP, _SZ, _FP]),
+    "ttt_destroy": (None, [_P]),
+    "ttt_config_default": (None, [ctypes.POINTER(_Config)]),
+    "ttt_create_ex": (ctypes.c_int, [ctypes.POINTER(_Config), ctypes.POINTER(_P)]),
+    "ttt_forward_ex": (ctypes.c_int, [_P, _FP, _SZ, _FP, _FP]),
+    "ttt_reset": (ctypes.c_int, [_P]),
+    "ttt_set_inner_lr": (ctypes.c_int, [_P, ctypes.c_float]),
+    "ttt_get_inner_lr": (ctypes.c_float, [_P]),
+    "ttt_set_learning": (ctypes.c_int, [_P, ctypes.c_int]),
+    "ttt_get_learning": (ctypes.c_int, [_P]),
+    "ttt_get_config": (ctypes.c_int, [_P, ctypes.POINTER(_Config)]),
+    "ttt_get_stats": (ctypes.c_int, [_P, ctypes.POINTER(_Stats)]),
+    "ttt_get_kernel_name": (ctypes.c_char_p, [_P]),
+    "ttt_cpu_isa": (ctypes.c_int, []),
+    "ttt_state_size": (_SZ, [_P]),
+    "ttt_state_save": (ctypes.c_int, [_P, _P, _SZ, ctypes.POINTER(_SZ)]),
+    "ttt_state_load": (ctypes.c_int, [_P, _P, _SZ]),
+    "ttt_state_save_file": (ctypes.c_int, [_P, ctypes.c_char_p]),
+    "ttt_state_load_file": (ctypes.c_int, [_P, ctypes.c_char_p]),
+    "ttt_strerror": (ctypes.c_char_p, [ctypes.c_int]),
+    "ttt_version": (ctypes.c_uint, []),
+    "ttt_version_string": (ctypes.c_char_p, []),
+}
+for _name, (_res, _args) in _API.items():
+    _fn = getattr(_lib, _name)
+    _fn.restype = _res
+    _fn.argtypes = _args
+
+
+def _strerror(code):
+    return _lib.ttt_strerror(code).decode()
+
+
+def _check(code):
+    if code != OK:
+        raise BitTTTError(code)
+
+
+def version():
+    """The loaded library's version string, e.g. "1.0.0"."""
+    return _lib.ttt_version_string().decode()
+
+
+def cpu_isa():
+    """Best ISA of this CPU after TTT_FORCE_ISA: "scalar", "avx2" or "avx512"."""
+    return _ISA_BY_VALUE.get(_lib.ttt_cpu_isa(), "unknown")
+
+
+def _fptr(a):
+    return a.ctypes.data_as(_FP)
+
+
+class Model:
+    """One Bit-TTT layer (a ttt_model). Close it, or use it as a context manager."""
+
+    def __init__(self, hidden_dim, inner_lr=DEFAULT_INNER_LR, state_dim=0,
+                 seed=DEFAULT_SEED, learning=True, max_isa="auto"):
+        self._h = None
+        if max_isa not in ISA_NAMES:
+            raise ValueError("max_isa must be one of %s" % ", ".join(ISA_NAMES))
+        cfg = _Config()
+        _lib.ttt_config_default(ctypes.byref(cfg))
+        if hidden_dim < 0 or state_dim < 0 or not 0 <= seed < 1 << 64:
+            raise BitTTTError(ERR_INVALID_ARG)
+        cfg.hidden_dim = hidden_dim
+        cfg.state_dim = state_dim
+        cfg.inner_lr = inner_lr
+        cfg.learning = 1 if learning else 0
+        cfg.seed = seed
+        cfg.max_isa = ISA_NAMES[max_isa]
+        h = _P()
+        _check(_lib.ttt_create_ex(ctypes.byref(cfg), ctypes.byref(h)))
+        self._h = h
+        self._cfg = _Config()
+        _check(_lib.ttt_get_config(self._h, ctypes.byref(self._cfg)))
+        self.hidden_dim = self._cfg.hidden_dim
+        self.state_dim = self._cfg.state_dim
+
+    # ---- lifetime ----
+    def close(self):
+        if self._h:
+            _lib.ttt_destroy(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    def _handle(self):
+        if not self._h:
+            raise ValueError("model is closed")
+        return self._h
+
+    # ---- processing ----
+    def forward(self, x, out=None, surprise=False):
+        """Run tokens x ((N, D) or (D,)) through the layer, learning from each.
+
+        Returns out, or (out, surprise) with surprise=True (float32, N)."""
+        h = self._handle()
+        D = self.hidden_dim
+        x = np.ascontiguousarray(x, dtype=np.float32)  # no copy when already right
+        if x.ndim not in (1, 2) or x.shape[-1] != D:
+            raise ValueError("tokens must have shape (N, %d) or (%d,), got %r" % (D, D, x.shape))
+        n = x.shape[0] if x.ndim == 2 else 1
+        if out is None:
+            out = np.empty_like(x)
+        elif not (isinstance(out, np.ndarray) and out.dtype == np.float32
+                  and out.flags.c_contiguous and out.flags.writeable and out.shape == x.shape):
+            raise ValueError("out must be a writeable C-contiguous float32 array of shape %r"
+                             % (x.shape,))
+        sur = np.empty(n, dtype=np.float32) if surprise else None
+        if n:
+            _check(_lib.ttt_forward_ex(h, _fptr(x), n, _fptr(out),
+                                       _fptr(sur) if surprise else None))
+        return (out, sur) if surprise else out
+
+    __call__ = forward
+
+    def reset(self):
+        _check(_lib.ttt_reset(self._handle()))
+
+    # ---- settings and introspection ----
+    @property
+    def inner_lr(self):
+        return float(_lib.ttt_get_inner_lr(self._handle()))
+
+    @inner_lr.setter
+    def inner_lr(self, value):
+        _check(_lib.ttt_set_inner_lr(self._handle(), value))
+
+    @property
+    def learning(self):
+        return bool(_lib.ttt_get_learning(self._handle()))
+
+    @learning.setter
+    def learning(self, value):
+        _check(_lib.ttt_set_learning(self._handle(), 1 if value else 0))
+
+    @property
+    def kernel(self):
+        """Name of the kernel set in use: "scalar", "avx2", "avx512", "avx512-vnni"."""
+        return _lib.ttt_get_kernel_name(self._handle()).decode()
+
+    @property
+    def stats(self):
+        s = _Stats()
+        _check(_lib.ttt_get_stats(self._handle(), ctypes.byref(s)))
+        return Stats(s.tokens_seen, s.tokens_skipped)
+
+    @property
+    def config(self):
+        c = _Config()
+        _check(_lib.ttt_get_config(self._handle(), ctypes.byref(c)))
+        return Config(c.hidden_dim, c.state_dim, c.inner_lr, bool(c.learning), c.seed,
+                      _ISA_BY_VALUE.get(c.max_isa, c.max_isa))
+
+    # ---- state ----
+    def to_bytes(self):
+        h = self._handle()
+        n = _lib.ttt_state_size(h)
+        buf = ctypes.create_string_buffer(n)
+        written = _SZ()
+        _check(_lib.ttt_state_save(h, buf, n, ctypes.byref(written)))
+        return buf.raw[:written.value]
+
+    def from_bytes(self, data):
+        data = bytes(data)
+        _check(_lib.ttt_state_load(self._handle(), data, len(data)))
+
+    def save(self, path):
+        """Write the state to path atomically (old or new file, never a mix)."""
+        _check(_lib.ttt_state_save_file(self._handle(), os.fsencode(path)))
+
+    def load(self, path):
+        _check(_lib.ttt_state_load_file(self._handle(), os.fsencode(path)))
+
+    def __repr__(self):
+        if not self._h:
+            return "<bitttt.Model closed>"
+        return "<bitttt.Model D=%d d=%d kernel=%s>" % (self.hidden_dim, self.state_dim, self.kernel)
