@@ -1,0 +1,195 @@
+"""The Bit-TTT layer in plain numpy: docs/SPEC.md as executable code.
+
+Written from the SPEC text alone, not from the C engine, so the two can be
+compared (tests/reference/test_reference.py). Every float is float32 where
+the SPEC says f32; the integer steps use exact int64 arithmetic; float64
+appears only where the SPEC asks for binary64.
+
+The f32 sums (prediction and surprise) are accumulated strictly left to
+right, which is the order of the scalar C kernels: with max_isa=scalar the
+engine and this file must agree bit for bit. numpy's own sum/dot/matmul use
+pairwise or BLAS orders and would not.
+"""
+import struct
+
+import numpy as np
+
+F32 = np.float32
+U64 = np.uint64
+
+DEFAULT_SEED = 0x42177755
+DEFAULT_ETA = 0.01
+MAX_HIDDEN_DIM = 1 << 16
+MAX_STATE_DIM = 1 << 14
+ABSMAX_FLOOR = F32(1e-30)
+GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+STREAM_MULT = 0xD1B54A32D192ED03
+MASK64 = (1 << 64) - 1
+
+STATE_MAGIC = b"BTTTSTAT"
+STATE_VERSION = 1
+STATE_HEADER = 64
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+
+
+# ---- projections ----------------------------------------------------------
+
+def splitmix64(state0, n):
+    """The first n outputs of splitmix64 started at state0 (uint64 array).
+
+    Output k (0-based) is mix(state0 + (k + 1) * gamma); numpy uint64 array
+    arithmetic wraps mod 2^64, which is the arithmetic the SPEC asks for."""
+    k = np.arange(1, n + 1, dtype=U64)
+    z = U64(state0 & MASK64) + k * U64(GOLDEN_GAMMA)
+    z = (z ^ (z >> U64(30))) * U64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> U64(27))) * U64(0x94D049BB133111EB)
+    return z ^ (z >> U64(31))
+
+
+def ternary(seed, matrix, rows, cols):
+    """Projection `matrix` (0 = Down, 1 = Up) as a rows x cols int8 array."""
+    state0 = (seed ^ ((matrix + 1) * STREAM_MULT)) & MASK64
+    z = splitmix64(state0, rows * cols)
+    w = ((z >> U64(32)) * U64(3)) >> U64(32)
+    return (w.astype(np.int64) - 1).astype(np.int8).reshape(rows, cols)
+
+
+def fnv1a64(data, h=FNV_OFFSET):
+    for b in bytes(data):
+        h = ((h ^ b) * FNV_PRIME) & MASK64
+    return h
+
+
+def _padded_bytes(w):
+    """Weights as bytes w + 1, each row padded to a multiple of 64 with 1."""
+    rows, cols = w.shape
+    stride = -(-cols // 64) * 64
+    buf = np.ones((rows, stride), dtype=np.uint8)
+    buf[:, :cols] = (w + 1).astype(np.uint8)
+    return buf.tobytes()
+
+
+# ---- the SPEC steps -------------------------------------------------------
+
+def quantise(v):
+    """Step 1 on one finite f32 vector: (q as int64, absmax m as f32)."""
+    m = F32(np.max(np.abs(v)))
+    if m < ABSMAX_FLOOR:
+        return np.zeros(v.shape, dtype=np.int64), F32(0)
+    scale = F32(127) / m  # an f32 division is (f32)(127 / m), correctly rounded
+    q = np.clip(np.rint(v * scale), -127, 127)
+    return q.astype(np.int64), m
+
+
+def seq_sum_rows(a):
+    """Row sums of a 2-D f32 array, accumulated left to right from +0.0f.
+
+    np.add.accumulate is sequential; it starts from the first element rather
+    than from +0.0f, which differs only when every term is -0.0: adding +0.0
+    at the end gives the same +0.0 as the C loop then."""
+    return np.add.accumulate(a, axis=1, dtype=F32)[:, -1] + F32(0)
+
+
+class Reference:
+    """One Bit-TTT layer. forward() takes (N, D) float32 tokens in order."""
+
+    def __init__(self, D, d=None, eta=DEFAULT_ETA, seed=DEFAULT_SEED, learning=True):
+        d = D // 4 if not d else d
+        if D < 4 or D % 4 or D > MAX_HIDDEN_DIM or not 1 <= d <= MAX_STATE_DIM:
+            raise ValueError("bad shape D=%r d=%r" % (D, d))
+        self.D, self.d, self.seed = D, d, seed & MASK64
+        self.eta = F32(eta)
+        if not (np.isfinite(self.eta) and 0 <= self.eta <= 2):
+            raise ValueError("eta out of [0, 2]")
+        self.learning = bool(learning)
+        self.s_down = F32(np.sqrt(1.5 / D))  # binary64, then rounded
+        self.s_up = F32(np.sqrt(1.5 / d))
+        self.down = ternary(self.seed, 0, d, D)
+        self.up = ternary(self.seed, 1, D, d)
+        self._down64 = self.down.astype(np.int64)
+        self._up64 = self.up.astype(np.int64)
+        self.reset()
+
+    def reset(self):
+        self.W = np.zeros((self.d, self.d), dtype=F32)
+        self.tokens_seen = 0
+        self.tokens_skipped = 0
+
+    def projection_hash(self):
+        return fnv1a64(_padded_bytes(self.down) + _padded_bytes(self.up))
+
+    def step(self, x):
+        """One token (D f32): returns (out, surprise, g, p). Updates W."""
+        self.tokens_seen += 1
+        if not np.all(np.isfinite(x)):                        # step 0
+            self.tokens_skipped += 1
+            return x.copy(), F32(np.nan), F32(0), None
+        q, _ = quantise(x)                                     # step 1
+        a = self._down64 @ q                                   # step 2 (exact)
+        ss = int(a @ a)                                        # step 3 (exact)
+        if ss == 0:
+            f = np.zeros(self.d, dtype=F32)
+        else:
+            inv = F32(1.0 / np.sqrt(np.float64(ss)))
+            f = a.astype(F32) * inv
+        p = seq_sum_rows(self.W * f[None, :])                  # step 4
+        e = p - f                                              # step 5
+        s = seq_sum_rows((e * e)[None, :])[0] / F32(self.d)
+        if not np.isfinite(s):
+            self.tokens_skipped += 1
+            return x.copy(), F32(np.nan), F32(0), None
+        if self.learning:                                      # step 6
+            c = self.eta * e
+            self.W = self.W - c[:, None] * f[None, :]
+        qp, mp = quantise(p)                                   # step 7
+        b = self._up64 @ qp
+        g = mp * self.s_up / F32(127)
+        if g == 0:
+            return x.copy(), s, g, p
+        return x + b.astype(F32) * g, s, g, p
+
+    def forward(self, x, trace=False):
+        """x: (N, D) float32. Returns (out, surprise), and with trace=True
+        also g (N) and the predictions p (N x d, NaN for skipped tokens)."""
+        x = np.asarray(x, dtype=F32)
+        if x.ndim != 2 or x.shape[1] != self.D:
+            raise ValueError("expected (N, %d) tokens" % self.D)
+        out = np.empty_like(x)
+        sur = np.empty(x.shape[0], dtype=F32)
+        gs = np.empty(x.shape[0], dtype=F32)
+        ps = np.full((x.shape[0], self.d), np.nan, dtype=F32)
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            for t in range(x.shape[0]):
+                out[t], sur[t], gs[t], p = self.step(x[t])
+                if p is not None:
+                    ps[t] = p
+        return (out, sur, gs, ps) if trace else (out, sur)
+
+    # ---- state format (SPEC "State format (version 1)") -------------------
+
+    def state_bytes(self):
+        head = struct.pack("<8sIIIIQQQQQ", STATE_MAGIC, STATE_VERSION, STATE_HEADER,
+                           self.D, self.d, self.seed, self.projection_hash(),
+                           self.tokens_seen, self.tokens_skipped, 0)
+        body = head + self.W.astype("<f4").tobytes()
+        return body + struct.pack("<Q", fnv1a64(body))
+
+
+def parse_state(buf):
+    """Decode a version-1 state buffer; raises ValueError when malformed."""
+    buf = bytes(buf)
+    if len(buf) < STATE_HEADER + 8 or buf[:8] != STATE_MAGIC:
+        raise ValueError("bad magic or size")
+    (_, version, header, D, d, seed, phash, seen, skipped,
+     reserved) = struct.unpack_from("<8sIIIIQQQQQ", buf)
+    if version != STATE_VERSION or header != STATE_HEADER:
+        raise ValueError("bad version or header size")
+    if len(buf) != STATE_HEADER + 4 * d * d + 8:
+        raise ValueError("bad length")
+    if struct.unpack_from("<Q", buf, len(buf) - 8)[0] != fnv1a64(buf[:-8]):
+        raise ValueError("bad checksum")
+    W = np.frombuffer(buf, dtype="<f4", count=d * d, offset=STATE_HEADER)
+    return {"D": D, "d": d, "seed": seed, "projection_hash": phash,
+            "tokens_seen": seen, "tokens_skipped": skipped, "reserved": reserved,
+            "W": W.astype(F32).reshape(d, d)}

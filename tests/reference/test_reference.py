@@ -1,0 +1,448 @@
+#!/usr/bin/python3
+"""The C engine against the numpy reference (docs/SPEC.md), through ctypes.
+
+Prints TAP; exits non-zero when any check fails. Needs BITTTT_LIBRARY (the
+libbitttt.so to test) and PYTHONPATH holding engine/python; meson sets both.
+Run it a second time under TTT_FORCE_ISA=scalar to check the ISA cap.
+
+With the scalar kernels the engine must equal the reference bit for bit
+(outputs, surprises, W, counters); SIMD kernels sum in another order, so
+they are held to float tolerances derived in docs/SPEC.md.
+"""
+import ctypes
+import os
+import sys
+import tempfile
+import traceback
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bitttt_ref as ref  # noqa: E402
+import bitttt  # noqa: E402
+
+F32 = np.float32
+FLT_MAX = np.finfo(F32).max
+SHAPES = [(4, None), (8, None), (64, None), (64, 7), (132, None), (256, None)]
+ETAS = [0.0, 0.01, 1.0, 2.0]
+
+_results = []
+
+
+def check(ok, name, detail=""):
+    _results.append(bool(ok))
+    print("%s %d - %s" % ("ok" if ok else "not ok", len(_results), name))
+    if not ok and detail:
+        for line in str(detail).splitlines():
+            print("# " + line)
+    return ok
+
+
+def bits(a):
+    return np.ascontiguousarray(a, dtype=F32).view(np.uint32)
+
+
+def same_bits(a, b):
+    return a.shape == b.shape and np.array_equal(bits(a), bits(b))
+
+
+def first_diff(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return "shapes %r vs %r" % (a.shape, b.shape)
+    bad = np.argwhere(bits(a) != bits(b))
+    if not len(bad):
+        return "equal"
+    i = tuple(bad[0])
+    return "%d differ; first at %r: engine %r reference %r" % (len(bad), i, a[i], b[i])
+
+
+def isa_levels():
+    """Kernel caps to run: scalar, each SIMD level up to the CPU's (after
+    TTT_FORCE_ISA), and auto."""
+    top = bitttt.ISA_NAMES[bitttt.cpu_isa()]
+    return [n for n in ("scalar", "avx2", "avx512") if bitttt.ISA_NAMES[n] <= top] + ["auto"]
+
+
+def stream(rng, D, n=120):
+    """n >= 80 tokens: Gaussian tokens at many scales, a repeating pattern, and the edge
+    cases of SPEC steps 0 and 1 at fixed places."""
+    x = rng.standard_normal((n, D)).astype(F32)
+    x *= (10.0 ** rng.uniform(-3, 3, size=(n, 1))).astype(F32)
+    x[30:60] = np.tile(x[10:15], (6, 1))       # a pattern seen again and again
+    specials = {
+        61: np.full(D, np.nan, F32),
+        62: np.where(np.arange(D) == D // 2, F32(np.inf), x[62]),
+        63: np.where(np.arange(D) == 1, F32(-np.inf), x[63]),
+        64: (x[64] * F32(1e30)).astype(F32),                    # huge
+        65: np.where(np.arange(D) == 0, FLT_MAX, x[65]),         # one FLT_MAX
+        66: np.full(D, FLT_MAX, F32) * np.sign(x[66]).astype(F32),
+        67: np.zeros(D, F32),                                    # all zero
+        68: (x[68] * F32(1e-40)).astype(F32),                    # denormals
+        69: np.where(np.arange(D) % 2 == 0, x[69] * F32(1e-39), x[69]).astype(F32),
+        70: (x[70] / np.abs(x[70]).max() * F32(1.5e-30)).astype(F32),  # just above the floor
+        71: (x[71] / np.abs(x[71]).max() * F32(0.9e-30)).astype(F32),  # just below it
+        72: np.concatenate([[F32(127)], rng.integers(-126, 126, D - 1) + F32(0.5)]).astype(F32),
+        73: -x[10],
+        74: np.where(np.arange(D) == 3 % D, F32(np.nan), x[74]),
+    }
+    for t, v in specials.items():
+        x[t] = v
+    x[75:] = x[10:10 + n - 75]                   # an older stretch, once more
+    return x
+
+
+def engine_model(D, d, eta, learning, isa, seed=ref.DEFAULT_SEED):
+    return bitttt.Model(D, inner_lr=eta, state_dim=d or 0, seed=seed,
+                        learning=learning, max_isa=isa)
+
+
+def engine_W(model):
+    st = ref.parse_state(model.to_bytes())
+    return st["W"], st
+
+
+# ---------------------------------------------------------------------------
+
+def test_reference_itself():
+    # published splitmix64 outputs (Vigna's splitmix64.c): the reference PRNG
+    # is checked against the algorithm's authors, not against the engine
+    check(int(ref.splitmix64(0, 1)[0]) == 0xE220A8397B1DCDAF, "reference splitmix64(0) first output")
+    check([int(v) for v in ref.splitmix64(1234567, 3)] ==
+          [6457827717110365317, 3203168211198807973, 9817491932198370423],
+          "reference splitmix64(1234567) first three outputs")
+    w = ref.ternary(7, 0, 64, 256)
+    frac = [np.mean(w == v) for v in (-1, 0, 1)]
+    check(set(np.unique(w)) <= {-1, 0, 1} and min(frac) > 0.3, "ternary entries uniform on {-1,0,1}",
+          frac)
+    q, m = ref.quantise(np.array([127, 0.5, 1.5, 2.5, -0.5, -1.5, -127], F32))
+    check(list(q) == [127, 0, 2, 2, 0, -2, -127] and m == 127, "quantise rounds ties to even", q)
+
+
+def test_layout():
+    cfg = bitttt._Config()
+    bitttt._lib.ttt_config_default(ctypes.byref(cfg))
+    check(cfg.struct_size == ctypes.sizeof(bitttt._Config),
+          "ctypes ttt_config size equals C sizeof (%d)" % cfg.struct_size)
+    check(cfg.max_isa == 0 and cfg.learning == 1 and cfg.seed == ref.DEFAULT_SEED and
+          cfg.inner_lr == F32(0.01) and cfg.hidden_dim == 0 and cfg.state_dim == 0,
+          "ttt_config_default fields read back at the right offsets")
+    with bitttt.Model(132, inner_lr=1.25, state_dim=9, seed=(1 << 64) - 3, learning=False,
+                      max_isa="scalar") as m:
+        c = m.config
+        check(c == bitttt.Config(132, 9, 1.25, False, (1 << 64) - 3, "scalar"),
+              "ttt_get_config round trip of every field", c)
+        m.forward(np.ones((3, 132), F32))
+        check(m.stats == bitttt.Stats(3, 0), "ttt_stats read back", m.stats)
+
+
+def compare_scalar(tag, out, sur, W, st, r_out, r_sur, r):
+    check(same_bits(out, r_out), tag + ": outputs bit-exact", first_diff(out, r_out))
+    check(np.array_equal(sur, r_sur, equal_nan=True) and
+          same_bits(np.nan_to_num(sur), np.nan_to_num(r_sur)),
+          tag + ": surprises bit-exact", first_diff(sur, r_sur))
+    check(same_bits(W, r.W), tag + ": W bit-exact", first_diff(W, r.W))
+    check((st["tokens_seen"], st["tokens_skipped"]) == (r.tokens_seen, r.tokens_skipped),
+          tag + ": counters", (st["tokens_seen"], st["tokens_skipped"], r.tokens_seen, r.tokens_skipped))
+
+
+def near_boundaries(p):
+    """Per token, how many qp could differ between ISAs: predictions within
+    1e-3 of a quantisation step from a rounding boundary (x.5)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mp = np.max(np.abs(p), axis=1, keepdims=True)
+        u = np.abs(p) * (127 / mp)
+        near = np.abs(u - np.floor(u) - 0.5) < 1e-3
+    return np.sum(near & np.isfinite(u), axis=1)
+
+
+def compare_simd(tag, x, out, sur, W, st, r_out, r_sur, r_g, r_p, r):
+    finite = np.isfinite(r_sur)
+    check(np.array_equal(np.isnan(sur), ~finite), tag + ": same tokens skipped")
+    check(np.allclose(sur[finite], r_sur[finite], rtol=1e-4, atol=1e-6),
+          tag + ": surprises within tolerance",
+          np.max(np.abs(sur[finite] - r_sur[finite]), initial=0))
+    check(np.allclose(W, r.W, rtol=1e-4, atol=1e-5), tag + ": W within tolerance",
+          np.max(np.abs(W - r.W)))
+    # each qp moved by 1 moves each output by at most g (Up is ternary): one
+    # per prediction near a rounding boundary, at least one; g may differ by
+    # a rounding, which can move b*g slightly and x + b*g by an ulp
+    flips = np.maximum(near_boundaries(r_p), 1)[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        diff = np.abs(out.astype(np.float64) - r_out.astype(np.float64))
+        allowed = ((flips + 0.01) * r_g[:, None] + 1e-5 * np.abs(r_out.astype(np.float64) - x)
+                   + np.abs(x.astype(np.float64)) * 2.0 ** -22)
+        ok = (diff <= allowed) | (bits(out) == bits(r_out))
+    bad = np.argwhere(~ok)
+    check(not len(bad), tag + ": outputs within one quantisation step per boundary case",
+          "" if not len(bad) else "token %d: diff %g allowed %g" % (
+              bad[0][0], diff[tuple(bad[0])], allowed[tuple(bad[0])]))
+    check((st["tokens_seen"], st["tokens_skipped"]) == (r.tokens_seen, r.tokens_skipped),
+          tag + ": counters")
+
+
+def test_against_reference():
+    rng = np.random.default_rng(20240521)
+    levels = isa_levels()
+    for D, d in SHAPES:
+        for eta in ETAS:
+            for learning in (True, False):
+                x = stream(rng, D)
+                r = ref.Reference(D, d, eta=eta, learning=True)
+                # frozen or eta = 0 from W = 0 would test nothing: start from
+                # a learned W, handed to the engine in the reference's bytes
+                warm = not learning or eta == 0
+                if warm:
+                    r.eta = F32(0.5)
+                    r.forward(rng.standard_normal((40, D)).astype(F32))
+                    r.eta = F32(eta)
+                    r.learning = learning
+                state0 = r.state_bytes()
+                r_out, r_sur, r_g, r_p = r.forward(x, trace=True)
+                for isa in levels:
+                    tag = "D=%d d=%s eta=%g learning=%d %s" % (D, d or D // 4, eta, learning, isa)
+                    with engine_model(D, d, eta, learning, isa) as m:
+                        if warm:
+                            m.from_bytes(state0)
+                        out, sur = m.forward(x, surprise=True)
+                        W, st = engine_W(m)
+                        check(st["projection_hash"] == r.projection_hash(),
+                              tag + ": projection hash")
+                        if m.kernel == "scalar":
+                            compare_scalar(tag, out, sur, W, st, r_out, r_sur, r)
+                            check(m.to_bytes() == r.state_bytes(), tag + ": state bytes identical")
+                        else:
+                            compare_simd(tag, x, out, sur, W, st, r_out, r_sur, r_g, r_p, r)
+
+
+def run_split(m, x, cuts, save_between=False):
+    outs, surs = [], []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        o, s = m.forward(x[a:b], surprise=True)
+        outs.append(o)
+        surs.append(s)
+        if save_between:
+            m.to_bytes()   # flushes the pending update; results must not move
+    return np.concatenate(outs), np.concatenate(surs), m.to_bytes()
+
+
+def test_split_invariance():
+    rng = np.random.default_rng(7)
+    for D, d in [(64, None), (132, None), (64, 7)]:
+        x = stream(rng, D, 100)
+        for isa in isa_levels():
+            tag = "D=%d %s" % (D, isa)
+            runs = {}
+            cut_sets = {
+                "one call": [0, 100],
+                "100 calls": list(range(101)),
+                "random splits": [0] + sorted(rng.choice(np.arange(1, 100), 12, replace=False).tolist()) + [100],
+                "around block size": [0, 31, 32, 33, 64, 65, 97, 100],
+            }
+            for name, cuts in cut_sets.items():
+                with engine_model(D, d, 0.7, True, isa) as m:
+                    runs[name] = run_split(m, x, cuts, save_between=(name == "random splits"))
+            base = runs.pop("one call")
+            for name, (o, s, b) in runs.items():
+                check(same_bits(o, base[0]) and same_bits(s, base[1]) and b == base[2],
+                      "%s: %s == one call, bit for bit" % (tag, name), first_diff(o, base[0]))
+
+
+def test_first_output_and_memory():
+    rng = np.random.default_rng(3)
+    for isa in isa_levels():
+        for D in (4, 64, 256):
+            x = rng.standard_normal((2, D)).astype(F32)
+            with bitttt.Model(D, max_isa=isa) as m:
+                out = m.forward(x)
+            check(same_bits(out[0], x[0]), "%s D=%d: first output of a fresh model == input" % (isa, D))
+        # the memory-effect check of the original issue
+        v = rng.standard_normal((3, 64)).astype(F32)
+        seq = v[[0, 1, 2, 0, 1, 2]]
+        with bitttt.Model(64, inner_lr=0.005, max_isa=isa) as m:
+            out = m.forward(seq)
+        check(same_bits(out[0], seq[0]), "%s memory check: first output == input exactly" % isa)
+        delta = float(np.max(np.abs(out[3] - seq[3])))
+        check(delta > 1e-3, "%s memory check: token 0 seen again differs (max |out-in| = %g)" % (isa, delta))
+
+
+def test_original_abi():
+    """Declared exactly as the original ctypes clients did: ttt_forward
+    returning None, no ttt_config, no numpy-aware helpers."""
+    lib = ctypes.CDLL(os.environ.get("BITTTT_LIBRARY") or bitttt.library_path)
+    lib.ttt_create.restype = ctypes.c_void_p
+    lib.ttt_create.argtypes = [ctypes.c_size_t, ctypes.c_float]
+    lib.ttt_forward.restype = None
+    lib.ttt_forward.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t,
+                                ctypes.POINTER(ctypes.c_float)]
+    lib.ttt_destroy.restype = None
+    lib.ttt_destroy.argtypes = [ctypes.c_void_p]
+
+    dim, seq_len = 64, 6
+    model = lib.ttt_create(dim, 0.005)
+    check(bool(model), "original ABI: ttt_create returns a model")
+    rng = np.random.default_rng(11)
+    v = rng.standard_normal((3, dim)).astype(F32)
+    inp = np.ascontiguousarray(v[[0, 1, 2, 0, 1, 2]])
+    out = np.zeros_like(inp)
+    lib.ttt_forward(model, inp.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), seq_len,
+                    out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+    in_buf = (ctypes.c_float * dim)(*v[0].tolist())     # plain ctypes arrays, no numpy
+    out_buf = (ctypes.c_float * dim)()
+    lib.ttt_forward(model, in_buf, 1, out_buf)
+    lib.ttt_destroy(model)
+    lib.ttt_destroy(None)
+
+    r = ref.Reference(dim, eta=0.005)
+    r_out, _ = r.forward(np.concatenate([inp, v[:1]]))
+    check(same_bits(out[0], inp[0]), "original ABI: first output == input")
+    exact = bitttt.cpu_isa() == "scalar"
+    close = np.allclose(out, r_out[:6], rtol=1e-4, atol=1e-4) and \
+        np.allclose(np.array(out_buf[:], F32), r_out[6], rtol=1e-4, atol=1e-4)
+    check((same_bits(out, r_out[:6]) and same_bits(np.array(out_buf[:], F32), r_out[6])) if exact else close,
+          "original ABI: outputs match the reference (default eta, default seed)")
+
+
+def expect_error(code, fn, name):
+    try:
+        fn()
+    except bitttt.BitTTTError as e:
+        return check(e.code == code, name, "got %r" % e)
+    return check(False, name, "no error raised")
+
+
+def test_state():
+    rng = np.random.default_rng(5)
+    D = 64
+    x = stream(rng, D, 80)
+    # scalar: the engine's bytes are compared with the reference's
+    with bitttt.Model(D, max_isa="scalar") as a, bitttt.Model(D, seed=1) as other, \
+            bitttt.Model(D, state_dim=8) as wide, bitttt.Model(128) as big:
+        a.forward(x[:40])
+        blob = a.to_bytes()
+        st = ref.parse_state(blob)
+        r = ref.Reference(D)
+        r.forward(x[:40])
+        check(st["D"] == D and st["d"] == 16 and st["seed"] == ref.DEFAULT_SEED and
+              st["reserved"] == 0 and st["projection_hash"] == r.projection_hash(),
+              "state header fields as SPEC says")
+        expect_error(bitttt.ERR_MISMATCH, lambda: other.from_bytes(blob), "other seed: MISMATCH")
+        expect_error(bitttt.ERR_MISMATCH, lambda: big.from_bytes(blob), "other D: MISMATCH")
+        expect_error(bitttt.ERR_MISMATCH, lambda: wide.from_bytes(blob), "other d: MISMATCH")
+        # the projection hash alone tells projections apart: same seed field
+        forged = bytearray(blob)
+        forged[32] ^= 1
+        forged[-8:] = ref.fnv1a64(bytes(forged[:-8])).to_bytes(8, "little")
+        expect_error(bitttt.ERR_MISMATCH, lambda: a.from_bytes(bytes(forged)),
+                     "other projection hash, valid checksum: MISMATCH")
+
+        with bitttt.Model(D, max_isa="scalar") as b, bitttt.Model(D, max_isa="scalar") as twin:
+            twin.from_bytes(blob)
+            for pos in (0, 9, 13, 20, 45, 64, len(blob) // 2, len(blob) - 1):
+                bad = bytearray(blob)
+                bad[pos] ^= 0x10
+                code = bitttt.ERR_VERSION if 8 <= pos < 12 else bitttt.ERR_FORMAT
+                expect_error(code, lambda: b.from_bytes(bytes(bad)), "byte %d corrupted: %s" % (
+                    pos, "VERSION" if code == bitttt.ERR_VERSION else "FORMAT"))
+            expect_error(bitttt.ERR_FORMAT, lambda: b.from_bytes(blob[:-1]), "truncated: FORMAT")
+            expect_error(bitttt.ERR_FORMAT, lambda: b.from_bytes(blob + b"\0"), "extended: FORMAT")
+            r_nan = ref.Reference(D)
+            r_nan.W[3, 4] = np.nan
+            expect_error(bitttt.ERR_FORMAT, lambda: b.from_bytes(r_nan.state_bytes()),
+                         "NaN in W with valid checksum: FORMAT")
+            r_cnt = ref.Reference(D)
+            r_cnt.tokens_seen, r_cnt.tokens_skipped = 1, 2
+            expect_error(bitttt.ERR_FORMAT, lambda: b.from_bytes(r_cnt.state_bytes()),
+                         "skipped > seen: FORMAT")
+            check(b.stats == bitttt.Stats(0, 0) and ref.parse_state(b.to_bytes())["W"].any() == 0,
+                  "failed loads left the model untouched")
+
+            b.from_bytes(r.state_bytes())          # written by the reference
+            check(b.to_bytes() == blob, "reference-written state loads; saves back identically")
+            ob, sb = b.forward(x[40:], surprise=True)
+            oa, sa = a.forward(x[40:], surprise=True)
+            ot, stt = twin.forward(x[40:], surprise=True)
+            check(same_bits(ob, oa) and same_bits(sb, sa) and same_bits(ot, oa) and
+                  a.to_bytes() == b.to_bytes() == twin.to_bytes(),
+                  "round trip: loaded models continue identically")
+
+        with tempfile.TemporaryDirectory() as tmp, bitttt.Model(D, max_isa="scalar") as c:
+            path = os.path.join(tmp, "state.bin")
+            a.save(path)
+            c.load(path)
+            check(c.to_bytes() == a.to_bytes() and sorted(os.listdir(tmp)) == ["state.bin"],
+                  "save/load through a file, no temporary left")
+            expect_error(bitttt.ERR_IO, lambda: c.load(os.path.join(tmp, "missing")), "missing file: IO")
+
+
+def test_binding():
+    D = 64
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((50, D)).astype(F32)
+    expect_error(bitttt.ERR_INVALID_ARG, lambda: bitttt.Model(6), "D=6: INVALID_ARG")
+    expect_error(bitttt.ERR_INVALID_ARG, lambda: bitttt.Model(D, inner_lr=2.5), "eta=2.5: INVALID_ARG")
+    with bitttt.Model(D) as m, bitttt.Model(D) as n:
+        expect_error(bitttt.ERR_INVALID_ARG, lambda: setattr(m, "inner_lr", float("nan")),
+                     "inner_lr = NaN: INVALID_ARG")
+        m.inner_lr = 0.25
+        m.learning = False
+        check(m.inner_lr == 0.25 and m.learning is False, "inner_lr and learning properties")
+        m.learning = True
+        n.inner_lr = 0.25
+        y = x.copy()
+        ptr = y.ctypes.data
+        res = m.forward(y, out=y)
+        ref_out = n.forward(x)
+        check(res is y and y.ctypes.data == ptr and same_bits(y, ref_out),
+              "in place (out=x) equals out of place")
+        check(same_bits(m.forward(x[0]), n.forward(x[:1])[0]), "a 1-D token works like (1, D)")
+        expect_error(bitttt.ERR_INVALID_ARG, lambda: m.forward(y[1:], out=y[:-1]),
+                     "partly overlapping out: INVALID_ARG")
+        try:
+            m.forward(x, out=np.empty((50, D), np.float64))
+            check(False, "out of the wrong dtype rejected")
+        except ValueError:
+            check(True, "out of the wrong dtype rejected")
+        check(m.stats.tokens_seen == 51 and m.kernel in ("scalar", "avx2", "avx512", "avx512-vnni"),
+              "stats and kernel", (m.stats, m.kernel))
+        m.reset()
+        check(m.stats == bitttt.Stats(0, 0) and not ref.parse_state(m.to_bytes())["W"].any(),
+              "reset clears W and counters")
+    check(repr(m) == "<bitttt.Model closed>", "context manager closes")
+    try:
+        m.forward(x)
+        check(False, "a closed model raises")
+    except ValueError:
+        check(True, "a closed model raises")
+    check(bitttt.version() == "%d.%d.%d" % tuple((bitttt._lib.ttt_version() >> s) & 255 for s in (16, 8, 0)),
+          "version() agrees with ttt_version()", bitttt.version())
+    forced = os.environ.get("TTT_FORCE_ISA")
+    with bitttt.Model(D, max_isa="avx512") as m, bitttt.Model(D, max_isa="scalar") as s:
+        check(s.kernel == "scalar", "max_isa=scalar gives the scalar kernels")
+        with bitttt.Model(D, max_isa=bitttt.cpu_isa()) as top, bitttt.Model(D) as auto:
+            check(auto.kernel == top.kernel, "auto uses the best kernels of this CPU",
+                  (auto.kernel, top.kernel))
+        if forced == "scalar":
+            check(bitttt.cpu_isa() == "scalar" and m.kernel == "scalar",
+                  "TTT_FORCE_ISA=scalar caps every model", (bitttt.cpu_isa(), m.kernel))
+
+
+TESTS = [test_reference_itself, test_layout, test_against_reference, test_split_invariance,
+         test_first_output_and_memory, test_original_abi, test_state, test_binding]
+
+
+def main():
+    print("# library %s %s, cpu isa %s, TTT_FORCE_ISA=%s" % (
+        bitttt.library_path, bitttt.version(), bitttt.cpu_isa(), os.environ.get("TTT_FORCE_ISA")))
+    for t in TESTS:
+        print("# " + t.__name__)
+        try:
+            t()
+        except Exception:
+            check(False, t.__name__ + " raised", traceback.format_exc())
+    print("1..%d" % len(_results))
+    return 0 if all(_results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
