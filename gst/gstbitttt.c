@@ -201,6 +201,7 @@ static void gst_bitttt_before_transform (GstBaseTransform * trans,
 static GstFlowReturn gst_bitttt_transform_ip (GstBaseTransform * trans,
     GstBuffer * buf);
 static void gst_bitttt_reset_action (GstBitTTT * self);
+static void gst_bitttt_post_interval (GstBitTTT * self);
 
 static void
 gst_bitttt_class_init (GstBitTTTClass * klass)
@@ -806,6 +807,7 @@ gst_bitttt_sink_event (GstBaseTransform * trans, GstEvent * event)
 {
   GstBitTTT *self = GST_BITTTT (trans);
   GstBitTTTResetOn reset_on;
+  gboolean post;
 
   GST_OBJECT_LOCK (self);
   reset_on = self->reset_on;
@@ -825,6 +827,12 @@ gst_bitttt_sink_event (GstBaseTransform * trans, GstEvent * event)
       break;
     case GST_EVENT_EOS:
       gst_bitttt_drain (self);
+      GST_OBJECT_LOCK (self);
+      post = self->post_messages;
+      GST_OBJECT_UNLOCK (self);
+      /* the tail of the stream gets its statistics too */
+      if (post && self->iv_open && self->iv_tokens > 0)
+        gst_bitttt_post_interval (self);
       if (self->model != NULL)
         gst_bitttt_save_state (self);
       break;

@@ -649,6 +649,34 @@ GST_START_TEST (test_messages)
       gst_message_unref (msg);
     }
   }
+  /* EOS closes a partial interval, and only a non-empty one */
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT) == NULL);
+  flush (h);
+  for (b = 0; b < 5; b++) {
+    fail_unless_equals_int (gst_harness_push (h, make_buffer (x + b * frames,
+                frames, (30 + b) * 10 * GST_MSECOND, 10 * GST_MSECOND)),
+        GST_FLOW_OK);
+    gst_buffer_unref (gst_harness_pull (h));
+  }
+  fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT) == NULL);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  {
+    GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+    const GstStructure *s;
+    GstClockTime ts, dur;
+    guint64 tokens;
+
+    fail_unless (msg != NULL, "no message at EOS");
+    s = gst_message_get_structure (msg);
+    fail_unless (gst_structure_get (s, "timestamp", G_TYPE_UINT64, &ts,
+            "duration", G_TYPE_UINT64, &dur, "tokens", G_TYPE_UINT64, &tokens,
+            NULL));
+    fail_unless_equals_uint64 (ts, 300 * GST_MSECOND);
+    fail_unless_equals_uint64 (dur, 50 * GST_MSECOND);
+    fail_unless_equals_uint64 (tokens, 5 * frames / 4);
+    gst_message_unref (msg);
+  }
   g_free (x);
   gst_harness_teardown (h);
   gst_object_unref (bus);
