@@ -868,11 +868,27 @@ gst_bitttt_query (GstBaseTransform * trans, GstPadDirection direction,
       query);
 }
 
+/* Timestamps mean nothing in a non-TIME segment (filesrc sends BYTES). */
+static GstClockTime
+to_stream_time (GstBaseTransform * trans, GstClockTime ts)
+{
+  if (trans->segment.format != GST_FORMAT_TIME)
+    return GST_CLOCK_TIME_NONE;
+  return gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME, ts);
+}
+
+static GstClockTime
+to_running_time (GstBaseTransform * trans, GstClockTime ts)
+{
+  if (trans->segment.format != GST_FORMAT_TIME)
+    return GST_CLOCK_TIME_NONE;
+  return gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME, ts);
+}
+
 static void
 gst_bitttt_before_transform (GstBaseTransform * trans, GstBuffer * buf)
 {
-  GstClockTime stream_time = gst_segment_to_stream_time (&trans->segment,
-      GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
+  GstClockTime stream_time = to_stream_time (trans, GST_BUFFER_PTS (buf));
 
   if (GST_CLOCK_TIME_IS_VALID (stream_time))
     gst_object_sync_values (GST_OBJECT (trans), stream_time);
@@ -999,10 +1015,8 @@ gst_bitttt_post_interval (GstBitTTT * self)
 
   s = gst_structure_new ("bitttt",
       "timestamp", G_TYPE_UINT64, start,
-      "stream-time", G_TYPE_UINT64,
-      gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME, start),
-      "running-time", G_TYPE_UINT64,
-      gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME, start),
+      "stream-time", G_TYPE_UINT64, to_stream_time (trans, start),
+      "running-time", G_TYPE_UINT64, to_running_time (trans, start),
       "duration", G_TYPE_UINT64, timed ? end - start : GST_CLOCK_TIME_NONE,
       "tokens", G_TYPE_UINT64, self->iv_tokens,
       "mean-surprise", G_TYPE_DOUBLE, mean,
@@ -1022,6 +1036,9 @@ gst_bitttt_interval (GstBitTTT * self, GstBuffer * buf, gsize frames,
 {
   GstClockTime ts = GST_BUFFER_PTS (buf), dur = GST_BUFFER_DURATION (buf);
   GstClockTime end = GST_CLOCK_TIME_NONE;
+
+  if (GST_BASE_TRANSFORM (self)->segment.format != GST_FORMAT_TIME)
+    ts = GST_CLOCK_TIME_NONE;
 
   if (GST_CLOCK_TIME_IS_VALID (ts)) {
     if (!GST_CLOCK_TIME_IS_VALID (dur)) {

@@ -684,6 +684,38 @@ GST_START_TEST (test_messages)
 
 GST_END_TEST;
 
+/* filesrc feeds tensors in a BYTES segment: no time conversions then */
+GST_START_TEST (test_bytes_segment)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new (&bus);
+  gfloat x[16 * 2];
+  GstSegment seg;
+  GstMessage *msg;
+  GstClockTime st;
+  int i;
+
+  set_tensor_caps (h, 16, 2);
+  gst_segment_init (&seg, GST_FORMAT_BYTES);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  fill_random (x, G_N_ELEMENTS (x), 2);
+  for (i = 0; i < 3; i++) {
+    fail_unless_equals_int (gst_harness_push (h, make_buffer (x, 32,
+                i * GST_MSECOND, GST_CLOCK_TIME_NONE)), GST_FLOW_OK);
+    gst_buffer_unref (gst_harness_pull (h));
+  }
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  fail_unless (msg != NULL);
+  fail_unless (gst_structure_get_uint64 (gst_message_get_structure (msg),
+          "stream-time", &st));
+  fail_unless_equals_uint64 (st, GST_CLOCK_TIME_NONE);
+  gst_message_unref (msg);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_no_messages_when_off)
 {
   GstBus *bus;
@@ -989,6 +1021,7 @@ bitttt_suite (void)
   tcase_add_test (tc, test_inner_lr_while_playing);
   tcase_add_test (tc, test_learning_off);
   tcase_add_test (tc, test_messages);
+  tcase_add_test (tc, test_bytes_segment);
   tcase_add_test (tc, test_no_messages_when_off);
   tcase_add_test (tc, test_state_round_trip);
   tcase_add_test (tc, test_state_corrupt_file);
