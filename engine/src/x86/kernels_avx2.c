@@ -91,107 +91,97 @@ static int32_t quantize_avx2(const float *x, size_t n, float scale, int8_t *q)
 }
 
 /*
- * tgemm works on blocks of 2 tokens x 4 rows: each weight load serves two
- * tokens, and the 8 dot products are reduced together (one tree of phadd for
- * 8 outputs instead of one horizontal sum each). Missing rows or tokens at
- * the edges repeat the last valid one and their results are not stored.
+ * tgemm works on tiles of 8 rows x 32 columns, transposed once into 8
+ * registers and then used by every token: register q holds, for each of the
+ * 8 rows, its 4 weights at columns 4q..4q+3. With the token's 4 values at
+ * those columns broadcast to every dword, maddubs gives two int16 partial
+ * sums per row side by side, so 8 maddubs + adds and one pmaddwd yield the
+ * 8 row sums in order: no horizontal reduction at all. (A row-at-a-time dot
+ * product needs about as many shuffles for its reduction as multiplies when
+ * rows are short, as Up's rows of d bytes are.)
  *
- * maddubs(w, v) with w in 0..2 and |v| <= 128 gives int16 pair sums of at
- * most 512 in magnitude, and any int16 lane only ever holds a sum of terms
- * w[c] * v[c] over distinct columns. Such a sum over at most 127 columns is
- * below 2 * 128 * 127 = 32512 < 32768, so int16 never wraps while a lane
- * covers at most 127 columns. Rows of up to 127 columns are reduced in int16
- * to the end; longer ones in blocks of 16 chunks (32 columns per lane, 64
- * after the one phaddw level before widening to int32).
+ * An int16 lane sums 2 products per quad, 16 per tile, each |w * v| <= 256:
+ * at most 4096, far from wrapping. Tiles past the last column are zeroed in
+ * w, so the padding of v (read, never trusted) multiplies 0; missing rows
+ * repeat the last one and are not stored.
  */
-#define CHUNKS_PER_BLOCK 16
-
-typedef struct {
-    const uint8_t *w[4];
-    const int8_t *v[2];
-} tg_ptrs;
-
-/* acc[k * 4 + r] += maddubs(w row r, v token k) over chunks [c0, c1) */
-AI void tg_chunks(__m256i acc[8], const tg_ptrs *p, size_t c0, size_t c1, size_t full, size_t rem)
+AI __m256i bcast4(const int8_t *p)
 {
-    for (size_t c = c0; c < c1; c++) {
-        const size_t o = c * 32;
-        __m256i v0 = _mm256_loadu_si256((const __m256i *)(p->v[0] + o));
-        __m256i v1 = _mm256_loadu_si256((const __m256i *)(p->v[1] + o));
-        if (c == full) { /* the tail chunk: zero v beyond cols, so whatever
-                          * the padding holds adds nothing */
-            const __m256i m = byte_mask(rem);
-            v0 = _mm256_and_si256(v0, m);
-            v1 = _mm256_and_si256(v1, m);
-        }
-        for (int r = 0; r < 4; r++) {
-            const __m256i w = _mm256_loadu_si256((const __m256i *)(p->w[r] + o));
-            acc[r] = _mm256_add_epi16(acc[r], _mm256_maddubs_epi16(w, v0));
-            acc[4 + r] = _mm256_add_epi16(acc[4 + r], _mm256_maddubs_epi16(w, v1));
-        }
-    }
+    int32_t x;
+    memcpy(&x, p, sizeof x);
+    return _mm256_set1_epi32(x);
 }
 
-/* returns [t0 r0..r3 | t1 r0..r3], the biased sums */
-AI __m256i tg_block(const tg_ptrs *p, size_t cols)
+AI void transpose8x8(__m256i r[8])
 {
-    const size_t full = cols / 32, rem = cols % 32, nchunks = full + (rem != 0);
-    __m256i a[8];
-    if (cols <= 127) {
-        /* whole rows fit int16 (see above): reduce in int16 to the end */
-        for (int k = 0; k < 8; k++)
-            a[k] = _mm256_setzero_si256();
-        tg_chunks(a, p, 0, nchunks, full, rem);
-        const __m256i b0 = _mm256_hadd_epi16(a[0], a[1]), b1 = _mm256_hadd_epi16(a[2], a[3]);
-        const __m256i b2 = _mm256_hadd_epi16(a[4], a[5]), b3 = _mm256_hadd_epi16(a[6], a[7]);
-        const __m256i c = _mm256_hadd_epi16(_mm256_hadd_epi16(b0, b1), _mm256_hadd_epi16(b2, b3));
-        const __m128i s = _mm_add_epi16(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
-        return _mm256_cvtepi16_epi32(s);
+    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+/* the 8 biased row sums of one tile for the token values at v */
+AI __m256i tile_dot(const __m256i wt[8], const int8_t *v)
+{
+    const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(wt[0], bcast4(v)), _mm256_maddubs_epi16(wt[1], bcast4(v + 4)));
+    const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(wt[2], bcast4(v + 8)), _mm256_maddubs_epi16(wt[3], bcast4(v + 12)));
+    const __m256i c = _mm256_add_epi16(_mm256_maddubs_epi16(wt[4], bcast4(v + 16)), _mm256_maddubs_epi16(wt[5], bcast4(v + 20)));
+    const __m256i d = _mm256_add_epi16(_mm256_maddubs_epi16(wt[6], bcast4(v + 24)), _mm256_maddubs_epi16(wt[7], bcast4(v + 28)));
+    return _mm256_madd_epi16(_mm256_add_epi16(_mm256_add_epi16(a, b), _mm256_add_epi16(c, d)), _mm256_set1_epi16(1));
+}
+
+AI void tgemm_rows(int FULL, const uint8_t *w, size_t wstride, size_t nr, size_t cols,
+                   const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                   int32_t *out, size_t ostride)
+{
+    const __m256i rmask = lane_mask(nr);
+    for (size_t c0 = 0; c0 < cols; c0 += 32) {
+        __m256i wt[8];
+        for (size_t m = 0; m < 8; m++)
+            wt[m] = _mm256_loadu_si256((const __m256i *)(w + (m < nr ? m : nr - 1) * wstride + c0));
+        if (cols - c0 < 32) {
+            const __m256i bm = byte_mask(cols - c0);
+            for (int m = 0; m < 8; m++)
+                wt[m] = _mm256_and_si256(wt[m], bm);
+        }
+        transpose8x8(wt);
+        for (size_t t = 0; t < ntok; t++) {
+            int32_t *o = out + t * ostride;
+            __m256i s = tile_dot(wt, v + t * vstride + c0);
+            if (FULL) {
+                s = c0 ? _mm256_add_epi32(s, _mm256_loadu_si256((const __m256i *)o))
+                       : _mm256_sub_epi32(s, _mm256_set1_epi32(vsum[t]));
+                _mm256_storeu_si256((__m256i *)o, s);
+            } else {
+                s = c0 ? _mm256_add_epi32(s, _mm256_maskload_epi32(o, rmask))
+                       : _mm256_sub_epi32(s, _mm256_set1_epi32(vsum[t]));
+                _mm256_maskstore_epi32(o, rmask, s);
+            }
+        }
     }
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256i s[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
-    for (size_t c0 = 0; c0 < nchunks; c0 += CHUNKS_PER_BLOCK) {
-        const size_t c1 = nchunks - c0 < CHUNKS_PER_BLOCK ? nchunks : c0 + CHUNKS_PER_BLOCK;
-        for (int k = 0; k < 8; k++)
-            a[k] = _mm256_setzero_si256();
-        tg_chunks(a, p, c0, c1, full, rem);
-        /* one phaddw level, then widen: s[k] lanes = [row 2k x2, row 2k+1 x2] */
-        for (int k = 0; k < 4; k++)
-            s[k] = _mm256_add_epi32(s[k], _mm256_madd_epi16(_mm256_hadd_epi16(a[2 * k], a[2 * k + 1]), ones));
-    }
-    const __m256i x = _mm256_hadd_epi32(s[0], s[1]), y = _mm256_hadd_epi32(s[2], s[3]);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(x, y, 0x20), _mm256_permute2x128_si256(x, y, 0x31));
 }
 
 static void tgemm_avx2(const uint8_t *w, size_t wstride, size_t rows, size_t cols,
                        const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                        int32_t *out, size_t ostride)
 {
-    for (size_t t = 0; t < ntok; t += 2) {
-        const int two = t + 1 < ntok;
-        const size_t t1 = two ? t + 1 : t;
-        tg_ptrs p;
-        p.v[0] = v + t * vstride;
-        p.v[1] = v + t1 * vstride;
-        const __m256i bias = _mm256_setr_m128i(_mm_set1_epi32(vsum[t]), _mm_set1_epi32(vsum[t1]));
-        int32_t *o0 = out + t * ostride, *o1 = out + t1 * ostride;
-        for (size_t r = 0; r < rows; r += 4) {
-            const size_t nr = rows - r < 4 ? rows - r : 4;
-            for (size_t k = 0; k < 4; k++)
-                p.w[k] = w + (r + (k < nr ? k : nr - 1)) * wstride;
-            const __m256i res = _mm256_sub_epi32(tg_block(&p, cols), bias);
-            if (nr == 4) {
-                _mm_storeu_si128((__m128i *)(o0 + r), _mm256_castsi256_si128(res));
-                if (two)
-                    _mm_storeu_si128((__m128i *)(o1 + r), _mm256_extracti128_si256(res, 1));
-            } else {
-                const __m128i m = _mm256_castsi256_si128(lane_mask(nr));
-                _mm_maskstore_epi32((int *)(o0 + r), m, _mm256_castsi256_si128(res));
-                if (two)
-                    _mm_maskstore_epi32((int *)(o1 + r), m, _mm256_extracti128_si256(res, 1));
-            }
-        }
-    }
+    size_t r = 0;
+    for (; r + 8 <= rows; r += 8)
+        tgemm_rows(1, w + r * wstride, wstride, 8, cols, v, vstride, vsum, ntok, out + r, ostride);
+    if (r < rows)
+        tgemm_rows(0, w + r * wstride, wstride, rows - r, cols, v, vstride, vsum, ntok, out + r, ostride);
 }
 
 /*
