@@ -29,11 +29,10 @@ static uint32_t to_bits(float f)
     return b;
 }
 
-/* Quantise v (n finite floats) per SPEC step 1; returns the absmax, or 0
+/* Quantise v (n finite floats, absmax m) per SPEC step 1; returns m, or 0
  * when v is below the floor and quantises to all zeros. */
-static float quantize_token(const ttt_kernels *k, const float *v, size_t n, int8_t *q, int32_t *qsum)
+static float quantize_token(const ttt_kernels *k, const float *v, size_t n, float m, int8_t *q, int32_t *qsum)
 {
-    const float m = from_bits(k->absmax_bits(v, n));
     if (m < TTT_ABSMAX_FLOOR) {
         memset(q, 0, n);
         *qsum = 0;
@@ -47,15 +46,24 @@ static float quantize_token(const ttt_kernels *k, const float *v, size_t n, int8
  * computed from the exact integer accumulators: identical on every ISA. */
 static void feature(const int32_t *acc, size_t d, float *f)
 {
-    int64_t ss = 0;
-    for (size_t j = 0; j < d; j++)
-        ss += (int64_t)acc[j] * acc[j];
+    /* integer sums are exact in any order: four chains instead of one */
+    int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t j = 0;
+    for (; j + 4 <= d; j += 4) {
+        s0 += (int64_t)acc[j] * acc[j];
+        s1 += (int64_t)acc[j + 1] * acc[j + 1];
+        s2 += (int64_t)acc[j + 2] * acc[j + 2];
+        s3 += (int64_t)acc[j + 3] * acc[j + 3];
+    }
+    for (; j < d; j++)
+        s0 += (int64_t)acc[j] * acc[j];
+    const int64_t ss = (s0 + s1) + (s2 + s3);
     if (ss == 0) {
         memset(f, 0, d * sizeof *f);
         return;
     }
     const float inv = (float)(1.0 / sqrt((double)ss));
-    for (size_t j = 0; j < d; j++)
+    for (j = 0; j < d; j++)
         f[j] = (float)acc[j] * inv;
 }
 
@@ -74,9 +82,11 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
     for (size_t t = 0; t < nb; t++) {
         const float *x = in + t * D;
         int8_t *q = m->q + t * m->Dq;
-        m->ok[t] = k->absmax_bits(x, D) < to_bits(INFINITY);
+        /* one absmax serves both the finite check and the quantisation */
+        const uint32_t mb = k->absmax_bits(x, D);
+        m->ok[t] = mb < to_bits(INFINITY);
         if (m->ok[t]) {
-            quantize_token(k, x, D, q, &m->qsum[t]);
+            quantize_token(k, x, D, from_bits(mb), q, &m->qsum[t]);
         } else {
             memset(q, 0, D);
             m->qsum[t] = 0;
@@ -93,10 +103,13 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
             feature(m->acc_down + t * d, d, m->f);
             k->update_predict(m->W, d, m->ws, m->pending ? m->pend_c : NULL, m->pend_f, m->f, m->p);
             m->pending = 0;
+            /* pend_c is only used once pending is set below, so it can be
+             * filled in the shadow of the sequential sum's latency chain */
             float acc = 0.0f;
             for (size_t j = 0; j < d; j++) {
                 const float e = m->p[j] - m->f[j];
                 acc += e * e;
+                m->pend_c[j] = eta * e;
             }
             s = acc / (float)d;
             /* W is bounded for eta <= 2, so this cannot happen; the check
@@ -111,12 +124,13 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
             s = NAN;
         } else {
             if (m->cfg.learning) {
-                for (size_t j = 0; j < d; j++)
-                    m->pend_c[j] = eta * (m->p[j] - m->f[j]);
-                memcpy(m->pend_f, m->f, d * sizeof *m->f);
+                /* the feature becomes the pending one: swap, don't copy */
+                float *tmp = m->pend_f;
+                m->pend_f = m->f;
+                m->f = tmp;
                 m->pending = 1;
             }
-            const float mp = quantize_token(k, m->p, d, qp, &m->qpsum[t]);
+            const float mp = quantize_token(k, m->p, d, from_bits(k->absmax_bits(m->p, d)), qp, &m->qpsum[t]);
             m->g[t] = mp * m->s_up / 127.0f;
         }
         m->stats.tokens_seen++;
