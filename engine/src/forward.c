@@ -43,8 +43,10 @@ static float quantize_token(const ttt_kernels *k, const float *v, size_t n, floa
 }
 
 /* f = y / ||y||. The dequantisation scale of y cancels in the ratio, so f is
- * computed from the exact integer accumulators: identical on every ISA. */
-static void feature(const int32_t *acc, size_t d, float *f)
+ * computed from the exact integer accumulators: identical on every ISA.
+ * feature_inv gives the factor (0 when y = 0); it is computed for a whole
+ * block ahead of the recurrence, keeping sqrt and divide off its path. */
+static float feature_inv(const int32_t *acc, size_t d)
 {
     /* integer sums are exact in any order: four chains instead of one */
     int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -58,12 +60,16 @@ static void feature(const int32_t *acc, size_t d, float *f)
     for (; j < d; j++)
         s0 += (int64_t)acc[j] * acc[j];
     const int64_t ss = (s0 + s1) + (s2 + s3);
-    if (ss == 0) {
+    return ss == 0 ? 0.0f : (float)(1.0 / sqrt((double)ss));
+}
+
+static void feature(const int32_t *acc, size_t d, float inv, float *f)
+{
+    if (inv == 0.0f) {
         memset(f, 0, d * sizeof *f);
         return;
     }
-    const float inv = (float)(1.0 / sqrt((double)ss));
-    for (j = 0; j < d; j++)
+    for (size_t j = 0; j < d; j++)
         f[j] = (float)acc[j] * inv;
 }
 
@@ -94,13 +100,17 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
     }
     k->tgemm(m->down, m->Dq, d, D, m->q, m->Dq, m->qsum, nb, m->acc_down, d);
 
+    float inv[TTT_BLOCK];
+    for (size_t t = 0; t < nb; t++)
+        inv[t] = m->ok[t] ? feature_inv(m->acc_down + t * d, d) : 0.0f;
+
     const float eta = m->cfg.inner_lr;
     for (size_t t = 0; t < nb; t++) {
         int8_t *qp = m->qp + t * m->dq;
         float s = NAN;
         m->g[t] = 0.0f;
         if (m->ok[t]) {
-            feature(m->acc_down + t * d, d, m->f);
+            feature(m->acc_down + t * d, d, inv[t], m->f);
             k->update_predict(m->W, d, m->ws, m->pending ? m->pend_c : NULL, m->pend_f, m->f, m->p);
             m->pending = 0;
             /* pend_c is only used once pending is set below, so it can be
