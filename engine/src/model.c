@@ -66,8 +66,14 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     if (!out)
         return TTT_ERR_INVALID_ARG;
     *out = NULL;
-    if (!cfg || cfg->struct_size < sizeof(ttt_config))
+    if (!cfg || cfg->struct_size < TTT_CONFIG_SIZE_1_0)
         return TTT_ERR_INVALID_ARG;
+    /* a caller built against an older header passes a shorter struct: the
+     * fields it does not know keep their defaults */
+    ttt_config full;
+    ttt_config_default(&full);
+    memcpy(&full, cfg, cfg->struct_size < sizeof full ? cfg->struct_size : sizeof full);
+    cfg = &full;
     const size_t D = cfg->hidden_dim;
     const size_t d = cfg->state_dim ? cfg->state_dim : D / 4;
     if (D < 4 || D % 4 != 0 || D > TTT_MAX_HIDDEN_DIM || d < 1 || d > TTT_MAX_STATE_DIM)
@@ -165,9 +171,11 @@ int ttt_get_learning(const ttt_model *m)
 
 int ttt_get_config(const ttt_model *m, ttt_config *cfg)
 {
-    if (!m || !cfg)
+    if (!m || !cfg || cfg->struct_size < TTT_CONFIG_SIZE_1_0)
         return TTT_ERR_INVALID_ARG;
-    *cfg = m->cfg;
+    const uint32_t size = cfg->struct_size < sizeof *cfg ? cfg->struct_size : (uint32_t)sizeof *cfg;
+    memcpy(cfg, &m->cfg, size);
+    cfg->struct_size = size;
     return TTT_OK;
 }
 

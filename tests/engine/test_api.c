@@ -29,6 +29,7 @@ int main(void)
     test_fill(in, N * D);
 
     ttt_config cfg;
+    ttt_config_default(&cfg);
     void *m = ttt_create(D, 0.01f);
     tap_ok(m != NULL, "ttt_create(64, 0.01) succeeds");
     tap_ok(ttt_get_config(m, &cfg) == TTT_OK && cfg.hidden_dim == D && cfg.state_dim == D / 4 &&
@@ -159,6 +160,30 @@ int main(void)
            "D 12, d 7, scalar cap: kernel 'scalar'");
     tap_ok(ttt_get_config(m3, &c3) == TTT_OK && c3.state_dim == 7, "state_dim 7 kept");
     ttt_destroy(m3);
+    /* a caller built against the 1.0 header passes the shorter struct */
+    struct {
+        ttt_config cfg;
+        unsigned char canary[64];
+    } old;
+    memset(&old, 0xa5, sizeof old);
+    ttt_config_default(&old.cfg);
+    old.cfg.struct_size = (uint32_t)TTT_CONFIG_SIZE_1_0;
+    old.cfg.hidden_dim = 16;
+    memset((char *)&old.cfg + TTT_CONFIG_SIZE_1_0, 0xa5, sizeof old.cfg - TTT_CONFIG_SIZE_1_0);
+    tap_ok(ttt_create_ex(&old.cfg, &m3) == TTT_OK, "a 1.0-sized config is accepted (new fields default)");
+    ttt_config back;
+    memset(&back, 0xa5, sizeof back);
+    back.struct_size = (uint32_t)TTT_CONFIG_SIZE_1_0;
+    const int got = ttt_get_config(m3, &back);
+    int untouched = 1;
+    for (size_t i = TTT_CONFIG_SIZE_1_0; i < sizeof back; i++)
+        untouched &= ((unsigned char *)&back)[i] == 0xa5;
+    tap_ok(got == TTT_OK && back.hidden_dim == 16 && untouched,
+           "get_config writes only struct_size bytes");
+    ttt_destroy(m3);
+    back.struct_size = 0;
+    tap_ok(ttt_get_config(m, &back) == TTT_ERR_INVALID_ARG, "get_config without struct_size is refused");
+
     tap_ok(ttt_cpu_isa() >= TTT_ISA_SCALAR && ttt_cpu_isa() <= TTT_ISA_AVX512, "cpu isa %d", (int)ttt_cpu_isa());
     if (getenv("TTT_FORCE_ISA") && !strcmp(getenv("TTT_FORCE_ISA"), "scalar"))
         tap_ok(ttt_cpu_isa() == TTT_ISA_SCALAR && !strcmp(ttt_get_kernel_name(m), "scalar"), "TTT_FORCE_ISA=scalar honoured");

@@ -82,7 +82,38 @@ typedef struct ttt_config {
     float inner_lr;       /**< eta in [0, 2]; default 0.01 */
     int learning;         /**< non-zero: W learns from every token; default 1 */
     uint64_t seed;        /**< projection initialisation; default TTT_DEFAULT_SEED */
+
+    /* Fields below were added in 1.1: a caller built against 1.0 passes a
+     * smaller struct_size and gets their defaults. See docs/MEMORY.md. */
+    uint32_t objective;    /**< a ttt_objective; default RECONSTRUCT (the original) */
+    uint32_t feature_norm; /**< a ttt_feature_norm: the target's magnitude; default AUTO */
+    uint32_t update;       /**< a ttt_update; default GRADIENT (the original) */
+    float forget;          /**< alpha in [0, 1): W <- (1 - alpha) W - step; default 0 */
+    int residual;          /**< MULTIVIEW only: non-zero predicts v - k instead of v */
 } ttt_config;
+
+/** Size of the 1.0 ttt_config, the smallest struct_size accepted. */
+#define TTT_CONFIG_SIZE_1_0 (offsetof(ttt_config, seed) + sizeof(uint64_t))
+
+/** What W learns to predict (docs/SPEC.md, "Objectives"). */
+typedef enum ttt_objective {
+    TTT_OBJECTIVE_RECONSTRUCT = 0, /**< W f -> f: the token's own feature (original) */
+    TTT_OBJECTIVE_MULTIVIEW = 1,   /**< W k -> v: key and value from two projections */
+    TTT_OBJECTIVE_NEXT = 2         /**< W k[t-1] -> v[t]: predict the next token */
+} ttt_objective;
+
+/** Whether the target keeps its magnitude. */
+typedef enum ttt_feature_norm {
+    TTT_FEATURE_NORM_AUTO = 0, /**< L2 for RECONSTRUCT, NONE for MULTIVIEW and NEXT */
+    TTT_FEATURE_NORM_L2 = 1,   /**< unit length, as the original */
+    TTT_FEATURE_NORM_NONE = 2  /**< the dequantised projection, magnitude kept */
+} ttt_feature_norm;
+
+/** The learning step. */
+typedef enum ttt_update {
+    TTT_UPDATE_GRADIENT = 0, /**< W -= eta e k^T (original) */
+    TTT_UPDATE_NLMS = 1      /**< W -= eta e k^T / (||k||^2 + 1e-6) */
+} ttt_update;
 
 #define TTT_DEFAULT_SEED UINT64_C(0x42177755)
 #define TTT_DEFAULT_INNER_LR 0.01f
@@ -152,7 +183,11 @@ TTT_API int ttt_set_learning(ttt_model *model, int learning);
 /** 1 if learning, 0 if not or model is NULL. */
 TTT_API int ttt_get_learning(const ttt_model *model);
 
-/** Copy the model's effective configuration (state_dim resolved) into cfg. */
+/**
+ * Copy the model's effective configuration (state_dim resolved) into cfg.
+ * cfg->struct_size must be set first (ttt_config_default() does): only that
+ * many bytes are written, so callers built against an older header are safe.
+ */
 TTT_API int ttt_get_config(const ttt_model *model, ttt_config *cfg);
 /** Copy the counters into stats. */
 TTT_API int ttt_get_stats(const ttt_model *model, ttt_stats *stats);

@@ -57,7 +57,17 @@ class _Config(ctypes.Structure):
         ("inner_lr", ctypes.c_float),
         ("learning", ctypes.c_int),
         ("seed", ctypes.c_uint64),
+        ("objective", ctypes.c_uint32),
+        ("feature_norm", ctypes.c_uint32),
+        ("update", ctypes.c_uint32),
+        ("forget", ctypes.c_float),
+        ("residual", ctypes.c_int),
     ]
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        # the library reads and writes only struct_size bytes
+        self.struct_size = ctypes.sizeof(self)
 
 
 class _Stats(ctypes.Structure):
