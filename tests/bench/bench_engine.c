@@ -1,0 +1,288 @@
+/*
+ * Engine throughput, single thread, against this machine's compute roofline.
+ *
+ * For each ISA the CPU runs (forced through cfg.max_isa) and each D, it times
+ * ttt_forward() on 1000 tokens (median of several runs after a warm-up) and
+ * compares tokens/s with the roofline measured in the same run: a token
+ * costs 2*D*d int8 MACs (Down and Up) and 2*d*d fp32 FMAs (update and
+ * prediction), so at best it takes 2Dd / peak_mac + 2d^2 / peak_fma seconds.
+ * The peaks come from microbenchmarks that run the kernels' own inner-loop
+ * instructions (maddubs + add, vpdpbusd, fma) on independent chains.
+ *
+ *   bench_engine [--quick] [--check]
+ *     --quick  fewer sizes and runs (what `meson test --benchmark` runs)
+ *     --check  print PASS/FAIL for the targets; exit 1 unless D=128 on the
+ *              best ISA reaches 6,000,000 tokens/s
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <bitttt/bitttt.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#endif
+
+#define TOKENS 1000
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static volatile int64_t g_sink;
+
+/* ---- roofline microbenchmarks: operations per second ---- */
+
+#if HAVE_X86
+/* The empty asm makes the operands opaque, so the compiler can neither hoist
+ * the loop-invariant products nor drop the loop. */
+__attribute__((target("avx2"))) static double mac_avx2(long iters)
+{
+    __m256i a[8], w = _mm256_set1_epi8(1), v = _mm256_set1_epi8(3);
+    for (int k = 0; k < 8; k++)
+        a[k] = _mm256_setzero_si256();
+    for (long i = 0; i < iters; i++) {
+        __asm__ volatile("" : "+x"(w), "+x"(v));
+        for (int k = 0; k < 8; k++)
+            a[k] = _mm256_add_epi16(a[k], _mm256_maddubs_epi16(w, v));
+    }
+    for (int k = 1; k < 8; k++)
+        a[0] = _mm256_add_epi16(a[0], a[k]);
+    g_sink += _mm256_extract_epi16(a[0], 0);
+    return (double)iters * 8 * 32;
+}
+
+__attribute__((target("avx512f,avx512bw"))) static double mac_avx512(long iters)
+{
+    __m512i a[8], w = _mm512_set1_epi8(1), v = _mm512_set1_epi8(3);
+    for (int k = 0; k < 8; k++)
+        a[k] = _mm512_setzero_si512();
+    for (long i = 0; i < iters; i++) {
+        __asm__ volatile("" : "+v"(w), "+v"(v));
+        for (int k = 0; k < 8; k++)
+            a[k] = _mm512_add_epi16(a[k], _mm512_maddubs_epi16(w, v));
+    }
+    for (int k = 1; k < 8; k++)
+        a[0] = _mm512_add_epi16(a[0], a[k]);
+    g_sink += _mm_extract_epi16(_mm512_castsi512_si128(a[0]), 0);
+    return (double)iters * 8 * 64;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static double mac_vnni(long iters)
+{
+    __m512i a[8], w = _mm512_set1_epi8(1), v = _mm512_set1_epi8(3);
+    for (int k = 0; k < 8; k++)
+        a[k] = _mm512_setzero_si512();
+    for (long i = 0; i < iters; i++) {
+        __asm__ volatile("" : "+v"(w), "+v"(v));
+        for (int k = 0; k < 8; k++)
+            a[k] = _mm512_dpbusd_epi32(a[k], w, v);
+    }
+    for (int k = 1; k < 8; k++)
+        a[0] = _mm512_add_epi32(a[0], a[k]);
+    g_sink += _mm_cvtsi128_si32(_mm512_castsi512_si128(a[0]));
+    return (double)iters * 8 * 64;
+}
+
+/* 12 chains cover FMA latency x throughput on current cores (4 x 2, 4 x 3) */
+__attribute__((target("avx2,fma"))) static double fma_avx2(long iters)
+{
+    __m256 a[12], m = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(0.001f);
+    for (int k = 0; k < 12; k++)
+        a[k] = _mm256_set1_ps((float)k);
+    for (long i = 0; i < iters; i++)
+        for (int k = 0; k < 12; k++)
+            a[k] = _mm256_fmadd_ps(a[k], m, b);
+    for (int k = 1; k < 12; k++)
+        a[0] = _mm256_add_ps(a[0], a[k]);
+    g_sink += (int64_t)_mm256_cvtss_f32(a[0]);
+    return (double)iters * 12 * 8;
+}
+
+__attribute__((target("avx512f"))) static double fma_avx512(long iters)
+{
+    __m512 a[12], m = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(0.001f);
+    for (int k = 0; k < 12; k++)
+        a[k] = _mm512_set1_ps((float)k);
+    for (long i = 0; i < iters; i++)
+        for (int k = 0; k < 12; k++)
+            a[k] = _mm512_fmadd_ps(a[k], m, b);
+    for (int k = 1; k < 12; k++)
+        a[0] = _mm512_add_ps(a[0], a[k]);
+    g_sink += (int64_t)_mm512_cvtss_f32(a[0]);
+    return (double)iters * 12 * 16;
+}
+#endif
+
+/* portable fallbacks, for a machine without the SIMD kernels */
+static double mac_c(long iters)
+{
+    int32_t a[8] = { 0 };
+    volatile int8_t v = 3;
+    for (long i = 0; i < iters; i++)
+        for (int k = 0; k < 8; k++)
+            a[k] += v * (k + 1);
+    g_sink += a[0] + a[7];
+    return (double)iters * 8;
+}
+
+static double fma_c(long iters)
+{
+    float a[8];
+    volatile float m = 0.999f;
+    for (int k = 0; k < 8; k++)
+        a[k] = (float)k;
+    for (long i = 0; i < iters; i++)
+        for (int k = 0; k < 8; k++)
+            a[k] = a[k] * m + 0.001f;
+    g_sink += (int64_t)(a[0] + a[7]);
+    return (double)iters * 8;
+}
+
+/* best of 3 runs of at least 30 ms each */
+static double rate(double (*fn)(long))
+{
+    long iters = 1 << 16;
+    double best = 0.0;
+    for (int runs = 0; runs < 3;) {
+        const double t0 = now(), ops = fn(iters), dt = now() - t0;
+        if (dt < 0.03) { /* too short to time: grow, don't count */
+            iters *= 2;
+            continue;
+        }
+        if (ops / dt > best)
+            best = ops / dt;
+        runs++;
+    }
+    return best;
+}
+
+/* ---- engine timing ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* median tokens/s of `runs` timed calls, or a negative value on error */
+static double time_engine(unsigned isa, size_t D, int runs, const char **kname)
+{
+    ttt_config cfg;
+    ttt_config_default(&cfg);
+    cfg.hidden_dim = D;
+    cfg.max_isa = isa;
+    ttt_model *m = NULL;
+    if (ttt_create_ex(&cfg, &m) != TTT_OK)
+        return -1.0;
+    *kname = ttt_get_kernel_name(m);
+    float *in = malloc((size_t)TOKENS * D * sizeof *in), *out = malloc((size_t)TOKENS * D * sizeof *out);
+    double t[64];
+    if (!in || !out || runs > 64) {
+        free(in), free(out), ttt_destroy(m);
+        return -1.0;
+    }
+    /* a few repeating patterns with noise: W learns, as in real use */
+    uint64_t s = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < (size_t)TOKENS * D; i++) {
+        s = s * 6364136223846793005u + 1442695040888963407u;
+        const float noise = (float)(int32_t)(s >> 32) * (1.0f / 2147483648.0f);
+        in[i] = (float)((i % (8 * D)) % 7) - 3.0f + 0.2f * noise;
+    }
+    for (int w = 0; w < 2; w++)
+        ttt_forward(m, in, TOKENS, out);
+    for (int r = 0; r < runs; r++) {
+        const double t0 = now();
+        ttt_forward(m, in, TOKENS, out);
+        t[r] = now() - t0;
+    }
+    qsort(t, (size_t)runs, sizeof t[0], cmp_double);
+    free(in), free(out), ttt_destroy(m);
+    return TOKENS / t[runs / 2];
+}
+
+int main(int argc, char **argv)
+{
+    int quick = 0, check = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[i], "--check"))
+            check = 1;
+        else {
+            fprintf(stderr, "usage: %s [--quick] [--check]\n", argv[0]);
+            return 2;
+        }
+    }
+    const ttt_isa best = ttt_cpu_isa();
+    double peak_mac = 0.0, peak_fma = 0.0;
+    const char *how = "scalar C";
+#if HAVE_X86
+    if (best >= TTT_ISA_AVX512) {
+        peak_fma = rate(fma_avx512);
+        if (__builtin_cpu_supports("avx512vnni"))
+            peak_mac = rate(mac_vnni), how = "vpdpbusd zmm, vfmadd zmm";
+        else
+            peak_mac = rate(mac_avx512), how = "vpmaddubsw+vpaddw zmm, vfmadd zmm";
+    } else if (best >= TTT_ISA_AVX2) {
+        peak_mac = rate(mac_avx2), peak_fma = rate(fma_avx2);
+        how = "vpmaddubsw+vpaddw ymm, vfmadd ymm";
+    }
+#endif
+    if (peak_mac == 0.0)
+        peak_mac = rate(mac_c), peak_fma = rate(fma_c);
+    printf("bitttt %s engine benchmark: 1 thread, %d tokens per call, %s\n", ttt_version_string(), TOKENS,
+           quick ? "quick" : "full");
+    printf("roofline peaks (%s): int8 %.1f GMAC/s, fp32 %.1f GFMA/s\n\n", how, peak_mac * 1e-9, peak_fma * 1e-9);
+
+    static const size_t all_D[] = { 64, 128, 256, 512, 1024, 4096 };
+    static const size_t quick_D[] = { 64, 128, 512, 1024 };
+    const size_t *Ds = quick ? quick_D : all_D;
+    const size_t nD = quick ? sizeof quick_D / sizeof quick_D[0] : sizeof all_D / sizeof all_D[0];
+    const int runs = quick ? 5 : 9;
+
+    printf("%-12s %6s %6s %14s %10s %14s %9s\n", "kernels", "D", "d", "tokens/s", "ns/token", "roofline tok/s",
+           "roofline");
+    double best128 = -1.0, frac_best[16] = { 0 };
+    for (unsigned isa = TTT_ISA_SCALAR; isa <= (unsigned)best; isa++) {
+        for (size_t i = 0; i < nD; i++) {
+            const size_t D = Ds[i], d = D / 4;
+            const char *kname = "?";
+            const double tps = time_engine(isa, D, runs, &kname);
+            if (tps < 0) {
+                fprintf(stderr, "D=%zu: model creation failed\n", D);
+                return 2;
+            }
+            const double roof = 1.0 / (2.0 * (double)D * (double)d / peak_mac + 2.0 * (double)d * (double)d / peak_fma);
+            printf("%-12s %6zu %6zu %14.0f %10.1f %14.0f %8.1f%%\n", kname, D, d, tps, 1e9 / tps, roof,
+                   100.0 * tps / roof);
+            fflush(stdout);
+            if (isa == (unsigned)best) {
+                frac_best[i] = tps / roof;
+                if (D == 128)
+                    best128 = tps;
+            }
+        }
+    }
+    if (!check)
+        return 0;
+    printf("\n");
+    int fail = 0;
+    if (best128 >= 0) {
+        fail = best128 < 6e6;
+        printf("%s: D=128 on the best ISA: %.0f tokens/s (target >= 6000000)\n", fail ? "FAIL" : "PASS", best128);
+    }
+    for (size_t i = 0; i < nD; i++)
+        if (Ds[i] >= 512)
+            printf("%s: D=%zu on the best ISA: %.1f%% of roofline (target >= 50%%)\n",
+                   frac_best[i] >= 0.5 ? "PASS" : "FAIL", Ds[i], 100.0 * frac_best[i]);
+    return fail;
+}
