@@ -247,3 +247,68 @@ TTT_API const char *ttt_version_string(void);
 #endif
 
 #endif /* BITTTT_BITTTT_H */
+/* ------------------------------------------------------------------------ */
+/* Anomaly score (docs/SPEC.md, "Anomaly score").                           */
+/*
+ * Turns the per-token surprise of ttt_forward_ex() into a score in [0, 1]
+ * that means the same on every stream: surprise relative to its own running
+ * mean, then an HTM-style anomaly likelihood (Ahmad et al. 2017) of the
+ * short-term average of that, log-scaled; optionally 1 for a value outside
+ * the range seen so far. Every score depends only on earlier tokens and the
+ * present one. A ttt_anomaly follows the threading rule of a model: one
+ * thread at a time per object, distinct objects independent.
+ */
+
+/** Anomaly scorer configuration: ttt_anomaly_config_default(), then change fields. */
+typedef struct ttt_anomaly_config {
+    uint32_t struct_size;  /**< sizeof(ttt_anomaly_config); set by the default */
+    float k;               /**< K of a = s / (s + K m): finite, > 0; default 30 */
+    uint32_t mean_window;  /**< running mean: cumulative, then EMA 1/window; >= 1, default 1000 */
+    uint32_t short_window; /**< tokens averaged before scoring; 1 .. 2^24, default 10 */
+    uint32_t long_window;  /**< averages the Gaussian is fitted to; 1 .. 2^24, default 2000 */
+    uint32_t refit_every;  /**< tokens between fits; >= 1, default 100 */
+    float range_margin;    /**< range rule margin, finite, >= 0; 0 (default) = off */
+} ttt_anomaly_config;
+
+#define TTT_ANOMALY_DEFAULT_K 30.0f
+#define TTT_ANOMALY_MAX_WINDOW ((uint32_t)1 << 24)
+
+/** Opaque anomaly scorer. */
+typedef struct ttt_anomaly ttt_anomaly;
+
+/** Fill cfg with the defaults. Thread-safe; NULL is a no-op. */
+TTT_API void ttt_anomaly_config_default(ttt_anomaly_config *cfg);
+
+/**
+ * Create a scorer from cfg (every field validated; the history rings are
+ * allocated here, never later). On success *out holds a new scorer owned by
+ * the caller (free with ttt_anomaly_destroy()) and TTT_OK is returned; on
+ * failure *out is NULL. TTT_ERR_INVALID_ARG for a NULL pointer, a
+ * struct_size below the size of this struct, or a field out of range;
+ * TTT_ERR_NOMEM.
+ */
+TTT_API int ttt_anomaly_create(const ttt_anomaly_config *cfg, ttt_anomaly **out);
+
+/** Free a scorer. NULL is a no-op. */
+TTT_API void ttt_anomaly_destroy(ttt_anomaly *a);
+
+/** Forget all history: the next token is scored as the first one. */
+TTT_API int ttt_anomaly_reset(ttt_anomaly *a);
+
+/**
+ * Score n tokens in order. surprise[i] is token i's surprise (from
+ * ttt_forward_ex(): >= 0, or NaN for a skipped token). x holds the tokens'
+ * values, n x width floats row-major, read only by the range rule: it may
+ * be NULL when width == 0 or range_margin == 0. score[i] receives the
+ * score, in [0, 1], or NaN for a skipped token (a non-finite surprise, or a
+ * non-finite value in x when the range rule reads x), which changes no
+ * statistic. calibrated, when not NULL, receives a_t = s / (s + K m) (NaN
+ * for skipped tokens). Does not allocate. Results do not depend on how a
+ * stream is split into calls.
+ * TTT_ERR_INVALID_ARG for a NULL a, surprise or score, n == 0, a negative
+ * surprise, or x NULL while the range rule needs it; TTT_ERR_OVERFLOW when
+ * n * width overflows. On error nothing is written and the scorer is unchanged.
+ */
+TTT_API int ttt_anomaly_update(ttt_anomaly *a, const float *surprise, const float *x,
+                               size_t width, size_t n, float *score, float *calibrated);
+

@@ -313,3 +313,107 @@ class Model:
         if not self._h:
             return "<bitttt.Model closed>"
         return "<bitttt.Model D=%d d=%d kernel=%s>" % (self.hidden_dim, self.state_dim, self.kernel)
+
+
+# ---- anomaly score (docs/SPEC.md, "Anomaly score") ----
+
+class _AnomalyConfig(ctypes.Structure):
+    """struct ttt_anomaly_config; field order and C types exactly as in bitttt.h."""
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("k", ctypes.c_float),
+        ("mean_window", ctypes.c_uint32),
+        ("short_window", ctypes.c_uint32),
+        ("long_window", ctypes.c_uint32),
+        ("refit_every", ctypes.c_uint32),
+        ("range_margin", ctypes.c_float),
+    ]
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.struct_size = ctypes.sizeof(self)
+
+
+_ANOMALY_API = {
+    "ttt_anomaly_config_default": (None, [ctypes.POINTER(_AnomalyConfig)]),
+    "ttt_anomaly_create": (ctypes.c_int, [ctypes.POINTER(_AnomalyConfig), ctypes.POINTER(_P)]),
+    "ttt_anomaly_destroy": (None, [_P]),
+    "ttt_anomaly_reset": (ctypes.c_int, [_P]),
+    "ttt_anomaly_update": (ctypes.c_int, [_P, _FP, _FP, _SZ, _SZ, _FP, _FP]),
+}
+for _name, (_res, _args) in _ANOMALY_API.items():
+    _fn = getattr(_lib, _name)
+    _fn.restype = _res
+    _fn.argtypes = _args
+__all__.append("Anomaly")
+
+
+class Anomaly:
+    """A calibrated anomaly scorer (a ttt_anomaly): surprises in, scores in
+    [0, 1] out (NaN for skipped tokens). Close it, or use it as a context
+    manager. Not thread-safe, like Model."""
+
+    def __init__(self, k=30.0, mean_window=1000, short_window=10, long_window=2000,
+                 refit_every=100, range_margin=0.0):
+        self._h = None
+        cfg = _AnomalyConfig()
+        _lib.ttt_anomaly_config_default(ctypes.byref(cfg))
+        ints = (mean_window, short_window, long_window, refit_every)
+        if not all(0 <= v < 1 << 32 for v in ints):
+            raise BitTTTError(ERR_INVALID_ARG)
+        cfg.k = k
+        cfg.mean_window, cfg.short_window, cfg.long_window, cfg.refit_every = ints
+        cfg.range_margin = range_margin
+        h = _P()
+        _check(_lib.ttt_anomaly_create(ctypes.byref(cfg), ctypes.byref(h)))
+        self._h = h
+
+    def close(self):
+        if self._h:
+            _lib.ttt_anomaly_destroy(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    def _handle(self):
+        if not self._h:
+            raise ValueError("anomaly scorer is closed")
+        return self._h
+
+    def update(self, surprise, x=None, calibrated=False):
+        """Score surprises (N,) (from Model.forward(..., surprise=True)); x,
+        the tokens ((N, D)), is read by the range rule only.
+
+        Returns score (float32, N), or (score, calibrated) with calibrated=True."""
+        h = self._handle()
+        s = np.ascontiguousarray(surprise, dtype=np.float32).reshape(-1)
+        n = s.shape[0]
+        width = 0
+        if x is not None:
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            if x.ndim == 1 and n == 1:
+                x = x.reshape(1, -1)
+            if x.ndim != 2 or x.shape[0] != n:
+                raise ValueError("x must have shape (%d, width), got %r" % (n, x.shape))
+            width = x.shape[1]
+        score = np.empty(n, dtype=np.float32)
+        cal = np.empty(n, dtype=np.float32) if calibrated else None
+        if n:
+            _check(_lib.ttt_anomaly_update(h, _fptr(s), _fptr(x) if width else None, width, n,
+                                           _fptr(score), _fptr(cal) if calibrated else None))
+        return (score, cal) if calibrated else score
+
+    __call__ = update
+
+    def reset(self):
+        _check(_lib.ttt_anomaly_reset(self._handle()))
+
+    def __repr__(self):
+        return "<bitttt.Anomaly %s>" % ("open" if self._h else "closed")
