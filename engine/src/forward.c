@@ -73,17 +73,34 @@ static void feature(const int32_t *acc, size_t d, float inv, float *f)
         f[j] = (float)acc[j] * inv;
 }
 
+/* The dequantised projection y = a * gd, gd = (s_down * m) / 127: the
+ * target when it keeps its magnitude (docs/SPEC.md, "Objectives"). */
+static void dequant(const int32_t *acc, size_t d, float gd, float *y)
+{
+    for (size_t j = 0; j < d; j++)
+        y[j] = (float)acc[j] * gd;
+}
+
+/* ||k||^2 for NLMS, in f32 from +0, left to right */
+static float sum_sq(const float *k, size_t d)
+{
+    float s = 0.0f;
+    for (size_t j = 0; j < d; j++)
+        s += k[j] * k[j];
+    return s;
+}
+
 void ttt_flush_pending(ttt_model *m)
 {
     if (m->pending)
-        m->k->update_predict(m->W, m->d, m->ws, m->pend_c, m->pend_f, NULL, NULL);
+        m->k->update_predict(m->W, m->d, m->ws, m->pend_c, m->pend_f, m->decay, NULL, NULL);
     m->pending = 0;
 }
 
 static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, float *surprise)
 {
     const ttt_kernels *k = m->k;
-    const size_t D = m->D, d = m->d;
+    const size_t D = m->D, d = m->d, nd = m->nd;
 
     for (size_t t = 0; t < nb; t++) {
         const float *x = in + t * D;
@@ -91,39 +108,72 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
         /* one absmax serves both the finite check and the quantisation */
         const uint32_t mb = k->absmax_bits(x, D);
         m->ok[t] = mb < to_bits(INFINITY);
+        m->mx[t] = 0.0f;
         if (m->ok[t]) {
-            quantize_token(k, x, D, from_bits(mb), q, &m->qsum[t]);
+            m->mx[t] = quantize_token(k, x, D, from_bits(mb), q, &m->qsum[t]);
         } else {
             memset(q, 0, D);
             m->qsum[t] = 0;
         }
     }
-    k->tgemm(m->down, m->Dq, d, D, m->q, m->Dq, m->qsum, nb, m->acc_down, d);
+    /* Down and, for MULTIVIEW, Down_v in one product: rows d..2d-1 */
+    k->tgemm(m->down, m->Dq, nd, D, m->q, m->Dq, m->qsum, nb, m->acc_down, nd);
 
-    float inv[TTT_BLOCK];
-    for (size_t t = 0; t < nb; t++)
-        inv[t] = m->ok[t] ? feature_inv(m->acc_down + t * d, d) : 0.0f;
+    const unsigned obj = m->cfg.objective;
+    const int mview = obj == TTT_OBJECTIVE_MULTIVIEW, next = obj == TTT_OBJECTIVE_NEXT;
+    float inv[TTT_BLOCK], inv_v[TTT_BLOCK];
+    for (size_t t = 0; t < nb; t++) {
+        inv[t] = m->ok[t] && !m->key_mag ? feature_inv(m->acc_down + t * nd, d) : 0.0f;
+        if (mview && !m->val_mag)
+            inv_v[t] = m->ok[t] ? feature_inv(m->acc_down + t * nd + d, d) : 0.0f;
+    }
 
     const float eta = m->cfg.inner_lr;
+    const int nlms = m->cfg.update == TTT_UPDATE_NLMS;
     for (size_t t = 0; t < nb; t++) {
         int8_t *qp = m->qp + t * m->dq;
         float s = NAN;
         m->g[t] = 0.0f;
         if (m->ok[t]) {
-            feature(m->acc_down + t * d, d, inv[t], m->f);
-            k->update_predict(m->W, d, m->ws, m->pending ? m->pend_c : NULL, m->pend_f, m->f, m->p);
+            const int32_t *a = m->acc_down + t * nd;
+            const float gd = m->s_down * m->mx[t] / 127.0f;
+            /* the key in f; the target is f itself unless set below */
+            if (m->key_mag)
+                dequant(a, d, gd, m->f);
+            else
+                feature(a, d, inv[t], m->f);
+            const float *tg = m->f;
+            if (mview) {
+                if (m->val_mag)
+                    dequant(a + d, d, gd, m->v);
+                else
+                    feature(a + d, d, inv_v[t], m->v);
+                if (m->cfg.residual)
+                    for (size_t j = 0; j < d; j++)
+                        m->v[j] -= m->f[j];
+                tg = m->v;
+            } else if (next && m->val_mag) {
+                dequant(a, d, gd, m->v);
+                tg = m->v;
+            }
+            /* NEXT predicts this token from the previous one's key */
+            const float *kin = next ? m->prev : m->f;
+            k->update_predict(m->W, d, m->ws, m->pending ? m->pend_c : NULL, m->pend_f, m->decay,
+                              kin, m->p);
             m->pending = 0;
+            const float r = nlms ? eta / (sum_sq(kin, d) + 1e-6f) : eta;
             /* pend_c is only used once pending is set below, so it can be
              * filled in the shadow of the sequential sum's latency chain */
             float acc = 0.0f;
             for (size_t j = 0; j < d; j++) {
-                const float e = m->p[j] - m->f[j];
+                const float e = m->p[j] - tg[j];
                 acc += e * e;
-                m->pend_c[j] = eta * e;
+                m->pend_c[j] = r * e;
             }
             s = acc / (float)d;
-            /* W is bounded for eta <= 2, so this cannot happen; the check
-             * keeps the state safe even if that reasoning ever breaks */
+            /* With unit keys and targets W stays bounded for eta <= 2; a
+             * target with magnitude can still overflow near FLT_MAX: such
+             * a token is skipped rather than let into W */
             if (!isfinite(s))
                 m->ok[t] = 0;
         }
@@ -133,12 +183,23 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
             m->stats.tokens_skipped++;
             s = NAN;
         } else {
+            /* keys move by swapping buffers, never by copying: the key that
+             * was learned with becomes the pending one, and for NEXT this
+             * token's key becomes the previous one */
+            float *tmp = m->f;
             if (m->cfg.learning) {
-                /* the feature becomes the pending one: swap, don't copy */
-                float *tmp = m->pend_f;
-                m->pend_f = m->f;
-                m->f = tmp;
+                if (next) {
+                    m->f = m->pend_f;
+                    m->pend_f = m->prev;
+                    m->prev = tmp;
+                } else {
+                    m->f = m->pend_f;
+                    m->pend_f = tmp;
+                }
                 m->pending = 1;
+            } else if (next) {
+                m->f = m->prev;
+                m->prev = tmp;
             }
             const float mp = quantize_token(k, m->p, d, from_bits(k->absmax_bits(m->p, d)), qp, &m->qpsum[t]);
             m->g[t] = mp * m->s_up / 127.0f;

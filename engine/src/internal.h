@@ -16,6 +16,12 @@
 /* Byte alignment of every array: a cache line, and a whole zmm register. */
 #define TTT_ALIGN 64
 
+/* State identity flags, the u64 at offset 56 of a state (docs/SPEC.md):
+ * the objective in the low byte, then what changes the meaning of W. */
+#define TTT_IDENT_OBJECTIVE 0xffu
+#define TTT_IDENT_MAGNITUDE (1u << 8) /* the target keeps its magnitude */
+#define TTT_IDENT_RESIDUAL (1u << 9)  /* MULTIVIEW predicts v - k */
+
 struct ttt_model {
     ttt_config cfg;          /* effective: state_dim resolved, isa resolved */
     const ttt_kernels *k;
@@ -26,25 +32,35 @@ struct ttt_model {
     float s_down, s_up;      /* projection scales */
     uint64_t proj_hash;      /* identity of the projections, saved in state */
 
-    uint8_t *down;           /* d x Dq, ternary + 1 */
+    uint8_t *down;           /* nd x Dq, ternary + 1: Down, then Down_v (MULTIVIEW) */
     uint8_t *up;             /* D x dq, ternary + 1 */
+    size_t nd;               /* rows of down: d, or 2d with Down_v */
+
+    /* the objective (docs/SPEC.md, "Objectives"), resolved at creation */
+    float decay;             /* (f32)(1 - forget): W's factor per learned token */
+    int key_mag;             /* the key keeps its magnitude (RECONSTRUCT, NONE) */
+    int val_mag;             /* the value keeps its magnitude */
+    uint64_t ident;          /* state identity flags (TTT_IDENT_*), 0 for the original */
 
     /* learned state */
     float *W;                /* d x ws */
     int pending;             /* pend_c/pend_f hold an update not yet in W */
-    float *pend_c;           /* eta * e of the last learned token */
-    float *pend_f;           /* its feature */
+    float *pend_c;           /* the step c of the last learned token */
+    float *pend_f;           /* the key it was learned with */
+    float *prev;             /* NEXT: the previous token's key; 0 after reset */
     ttt_stats stats;
 
     /* scratch for one block, reused by every call */
     int8_t *q;               /* TTT_BLOCK x Dq */
     int32_t *qsum;           /* TTT_BLOCK */
-    int32_t *acc_down;       /* TTT_BLOCK x d */
+    int32_t *acc_down;       /* TTT_BLOCK x nd */
     int8_t *qp;              /* TTT_BLOCK x dq */
     int32_t *qpsum;          /* TTT_BLOCK */
     int32_t *acc_up;         /* TTT_BLOCK x D */
-    float *f;                /* d */
+    float *f;                /* d: the key */
+    float *v;                /* d: the target, when it is not the key */
     float *p;                /* d */
+    float mx[TTT_BLOCK];     /* absmax per token, 0 below the floor */
     float g[TTT_BLOCK];      /* residual scale per token */
     unsigned char ok[TTT_BLOCK]; /* token finite */
 };

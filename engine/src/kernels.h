@@ -33,13 +33,17 @@ typedef struct ttt_kernels {
                   int32_t *out, size_t ostride);
 
     /* For each row i < d of W (row stride ws floats), in this order:
-     *   if c:  W[i][j] -= c[i] * fo[j]            for j < d
+     *   if c:  W[i][j] = W[i][j] * decay - c[i] * fo[j]    for j < d
      *   if fn: p[i] = sum_j W[i][j] * fn[j]       (with the updated row)
      * Doing both in one pass reads W once per token instead of twice. The
      * update of a row must round the same way whether or not fn is given, so
-     * that splitting the work across calls never changes a result. */
+     * that splitting the work across calls never changes a result.
+     * decay == 1 (no forgetting, the default) must keep the arithmetic of
+     * W[i][j] -= c[i] * fo[j] exactly: no multiply by 1 in another rounding
+     * order, so the original objective's results never move. decay is
+     * ignored when c is NULL. */
     void (*update_predict)(float *W, size_t d, size_t ws, const float *c,
-                           const float *fo, const float *fn, float *p);
+                           const float *fo, float decay, const float *fn, float *p);
 
     /* out[i] = x[i] + (float)acc[i] * g; out may equal x. */
     void (*residual)(const float *x, const int32_t *acc, size_t n, float g, float *out);

@@ -51,14 +51,19 @@ static void tgemm_c(const uint8_t *w, size_t wstride, size_t rows, size_t cols,
 }
 
 static void update_predict_c(float *W, size_t d, size_t ws, const float *c,
-                             const float *fo, const float *fn, float *p)
+                             const float *fo, float decay, const float *fn, float *p)
 {
     for (size_t i = 0; i < d; i++) {
         float *row = W + i * ws;
-        if (c) {
+        if (c && decay == 1.0f) {
             const float ci = c[i];
             for (size_t j = 0; j < d; j++)
                 row[j] -= ci * fo[j];
+        } else if (c) {
+            /* three roundings (the build forbids contraction): the SPEC order */
+            const float ci = c[i];
+            for (size_t j = 0; j < d; j++)
+                row[j] = row[j] * decay - ci * fo[j];
         }
         if (fn) {
             float acc = 0.0f;

@@ -27,6 +27,24 @@ static int valid_lr(float lr)
     return isfinite(lr) && lr >= 0.0f && lr <= 2.0f;
 }
 
+/* The 1.1 fields (docs/SPEC.md, "Objectives"). A key with magnitude (only
+ * RECONSTRUCT without normalisation) makes the gradient step unstable for
+ * eta ||k||^2 > 2, so that combination needs NLMS. */
+static int valid_objective(const ttt_config *cfg)
+{
+    if (cfg->objective > TTT_OBJECTIVE_NEXT || cfg->feature_norm > TTT_FEATURE_NORM_NONE ||
+        cfg->update > TTT_UPDATE_NLMS)
+        return 0;
+    if (!isfinite(cfg->forget) || cfg->forget < 0.0f || cfg->forget >= 1.0f)
+        return 0;
+    if (cfg->residual && cfg->objective != TTT_OBJECTIVE_MULTIVIEW)
+        return 0;
+    if (cfg->objective == TTT_OBJECTIVE_RECONSTRUCT && cfg->feature_norm == TTT_FEATURE_NORM_NONE &&
+        cfg->update != TTT_UPDATE_NLMS)
+        return 0;
+    return 1;
+}
+
 void ttt_destroy(void *model)
 {
     ttt_model *m = model;
@@ -37,6 +55,7 @@ void ttt_destroy(void *model)
     ttt_aligned_free(m->W);
     ttt_aligned_free(m->pend_c);
     ttt_aligned_free(m->pend_f);
+    ttt_aligned_free(m->prev);
     ttt_aligned_free(m->q);
     ttt_aligned_free(m->qsum);
     ttt_aligned_free(m->acc_down);
@@ -44,6 +63,7 @@ void ttt_destroy(void *model)
     ttt_aligned_free(m->qpsum);
     ttt_aligned_free(m->acc_up);
     ttt_aligned_free(m->f);
+    ttt_aligned_free(m->v);
     ttt_aligned_free(m->p);
     free(m);
 }
@@ -78,7 +98,7 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     const size_t d = cfg->state_dim ? cfg->state_dim : D / 4;
     if (D < 4 || D % 4 != 0 || D > TTT_MAX_HIDDEN_DIM || d < 1 || d > TTT_MAX_STATE_DIM)
         return TTT_ERR_INVALID_ARG;
-    if (!valid_lr(cfg->inner_lr) || cfg->max_isa > TTT_ISA_AVX512)
+    if (!valid_lr(cfg->inner_lr) || cfg->max_isa > TTT_ISA_AVX512 || !valid_objective(cfg))
         return TTT_ERR_INVALID_ARG;
 
     ttt_model *m = calloc(1, sizeof *m);
@@ -88,6 +108,16 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     m->cfg.struct_size = sizeof(ttt_config);
     m->cfg.state_dim = d;
     m->cfg.learning = cfg->learning != 0;
+    m->cfg.residual = cfg->residual != 0;
+    if (cfg->feature_norm == TTT_FEATURE_NORM_AUTO)
+        m->cfg.feature_norm = cfg->objective == TTT_OBJECTIVE_RECONSTRUCT ? TTT_FEATURE_NORM_L2
+                                                                         : TTT_FEATURE_NORM_NONE;
+    m->val_mag = m->cfg.feature_norm == TTT_FEATURE_NORM_NONE;
+    m->key_mag = m->val_mag && cfg->objective == TTT_OBJECTIVE_RECONSTRUCT;
+    m->decay = 1.0f - cfg->forget;
+    m->ident = cfg->objective | (m->val_mag ? TTT_IDENT_MAGNITUDE : 0u) |
+               (m->cfg.residual ? TTT_IDENT_RESIDUAL : 0u);
+    m->nd = cfg->objective == TTT_OBJECTIVE_MULTIVIEW ? 2 * d : d;
     m->k = ttt_kernels_select(cfg->max_isa);
     m->D = D;
     m->d = d;
@@ -98,27 +128,33 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     m->s_up = (float)sqrt(1.5 / (double)d);
 
     int err;
-    if ((err = alloc_array((void **)&m->down, d, m->Dq)) ||
+    if ((err = alloc_array((void **)&m->down, m->nd, m->Dq)) ||
         (err = alloc_array((void **)&m->up, D, m->dq)) ||
         (err = alloc_array((void **)&m->W, d, m->ws * sizeof(float))) ||
         (err = alloc_array((void **)&m->pend_c, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->pend_f, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->q, TTT_BLOCK, m->Dq)) ||
         (err = alloc_array((void **)&m->qsum, TTT_BLOCK, sizeof(int32_t))) ||
-        (err = alloc_array((void **)&m->acc_down, TTT_BLOCK, d * sizeof(int32_t))) ||
+        (err = alloc_array((void **)&m->prev, d, sizeof(float))) ||
+        (err = alloc_array((void **)&m->acc_down, TTT_BLOCK, m->nd * sizeof(int32_t))) ||
         (err = alloc_array((void **)&m->qp, TTT_BLOCK, m->dq)) ||
         (err = alloc_array((void **)&m->qpsum, TTT_BLOCK, sizeof(int32_t))) ||
         (err = alloc_array((void **)&m->acc_up, TTT_BLOCK, D * sizeof(int32_t))) ||
         (err = alloc_array((void **)&m->f, d, sizeof(float))) ||
+        (err = alloc_array((void **)&m->v, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->p, d, sizeof(float)))) {
         ttt_destroy(m);
         return err;
     }
     ttt_ternary_fill(m->down, d, D, m->Dq, cfg->seed, 0);
     ttt_ternary_fill(m->up, D, d, m->dq, cfg->seed, 1);
+    if (m->nd > d)
+        ttt_ternary_fill(m->down + d * m->Dq, d, D, m->Dq, cfg->seed, 2);
+    /* Down, Up, then Down_v: without Down_v the hash is the original one */
     uint64_t h = UINT64_C(0xcbf29ce484222325);
     h = ttt_fnv1a64(h, m->down, d * m->Dq);
-    m->proj_hash = ttt_fnv1a64(h, m->up, D * m->dq);
+    h = ttt_fnv1a64(h, m->up, D * m->dq);
+    m->proj_hash = ttt_fnv1a64(h, m->down + d * m->Dq, (m->nd - d) * m->Dq);
     *out = m;
     return TTT_OK;
 }
@@ -138,6 +174,7 @@ int ttt_reset(ttt_model *m)
     if (!m)
         return TTT_ERR_INVALID_ARG;
     memset(m->W, 0, m->d * m->ws * sizeof(float));
+    memset(m->prev, 0, m->d * sizeof(float));
     m->pending = 0;
     memset(&m->stats, 0, sizeof m->stats);
     return TTT_OK;

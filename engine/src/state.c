@@ -1,12 +1,16 @@
 /*
  * The state format: serialise, validate, checksum, atomic file write.
  * Layout (all little-endian), described for users in docs/SPEC.md:
- *   0  "BTTTSTAT"        8  u32 version (1)   12 u32 header size (64)
+ *   0  "BTTTSTAT"        8  u32 version (1|2) 12 u32 header size (64)
  *   16 u32 hidden_dim    20 u32 state_dim     24 u64 seed
  *   32 u64 projection hash                    40 u64 tokens_seen
- *   48 u64 tokens_skipped                     56 u64 reserved (0)
+ *   48 u64 tokens_skipped                     56 u64 identity (0 in version 1)
  *   64 W: state_dim^2 f32, row-major
+ *   NEXT only: the previous key, state_dim f32
  *   end-8: u64 FNV-1a 64 of every byte before it
+ * The original objective writes version 1 with identity 0, byte for byte
+ * as before; any other identity writes version 2, which a 1.0 library
+ * refuses (TTT_ERR_VERSION) instead of misreading.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -21,7 +25,8 @@
 #include "internal.h"
 
 #define STATE_MAGIC "BTTTSTAT"
-#define STATE_VERSION 1u
+#define STATE_VERSION 1u    /* the original objective */
+#define STATE_VERSION_OBJ 2u /* any other: identity flags, maybe a previous key */
 #define STATE_HEADER 64u
 #define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
 
@@ -53,22 +58,43 @@ static uint64_t get64(const unsigned char *p)
     return v;
 }
 
-/* d <= TTT_MAX_STATE_DIM keeps this far from overflow. */
-static size_t state_bytes(size_t d)
+static int ident_has_prev(uint64_t ident)
 {
-    return STATE_HEADER + d * d * 4 + 8;
+    return (ident & TTT_IDENT_OBJECTIVE) == TTT_OBJECTIVE_NEXT;
+}
+
+/* d <= TTT_MAX_STATE_DIM keeps this far from overflow. */
+static size_t state_bytes(size_t d, uint64_t ident)
+{
+    return STATE_HEADER + d * d * 4 + (ident_has_prev(ident) ? d * 4 : 0) + 8;
+}
+
+/* identity flags a state may carry: the objectives and bits defined */
+static int ident_valid(uint64_t ident)
+{
+    const uint64_t obj = ident & TTT_IDENT_OBJECTIVE;
+    if (ident & ~(uint64_t)(TTT_IDENT_OBJECTIVE | TTT_IDENT_MAGNITUDE | TTT_IDENT_RESIDUAL))
+        return 0;
+    if (obj > TTT_OBJECTIVE_NEXT || ((ident & TTT_IDENT_RESIDUAL) && obj != TTT_OBJECTIVE_MULTIVIEW))
+        return 0;
+    return 1;
+}
+
+static int finite_bits(uint32_t b)
+{
+    return (b & 0x7f800000u) != 0x7f800000u;
 }
 
 size_t ttt_state_size(const ttt_model *m)
 {
-    return m ? state_bytes(m->d) : 0;
+    return m ? state_bytes(m->d, m->ident) : 0;
 }
 
 int ttt_state_save(ttt_model *m, void *buf, size_t cap, size_t *written)
 {
     if (!m || (!buf && cap))
         return TTT_ERR_INVALID_ARG;
-    const size_t need = state_bytes(m->d);
+    const size_t need = state_bytes(m->d, m->ident);
     if (written)
         *written = need;
     if (cap < need)
@@ -78,7 +104,7 @@ int ttt_state_save(ttt_model *m, void *buf, size_t cap, size_t *written)
     unsigned char *p = buf;
     memset(p, 0, STATE_HEADER);
     memcpy(p, STATE_MAGIC, 8);
-    put32(p + 8, STATE_VERSION);
+    put32(p + 8, m->ident ? STATE_VERSION_OBJ : STATE_VERSION);
     put32(p + 12, STATE_HEADER);
     put32(p + 16, (uint32_t)m->D);
     put32(p + 20, (uint32_t)m->d);
@@ -86,11 +112,20 @@ int ttt_state_save(ttt_model *m, void *buf, size_t cap, size_t *written)
     put64(p + 32, m->proj_hash);
     put64(p + 40, m->stats.tokens_seen);
     put64(p + 48, m->stats.tokens_skipped);
+    put64(p + 56, m->ident);
     unsigned char *w = p + STATE_HEADER;
     for (size_t i = 0; i < m->d; i++) {
         for (size_t j = 0; j < m->d; j++) {
             uint32_t b;
             memcpy(&b, &m->W[i * m->ws + j], 4);
+            put32(w, b);
+            w += 4;
+        }
+    }
+    if (ident_has_prev(m->ident)) {
+        for (size_t j = 0; j < m->d; j++) {
+            uint32_t b;
+            memcpy(&b, &m->prev[j], 4);
             put32(w, b);
             w += 4;
         }
@@ -106,23 +141,43 @@ int ttt_state_load(ttt_model *m, const void *buf, size_t len)
     const unsigned char *p = buf;
     if (len < STATE_HEADER + 8 || memcmp(p, STATE_MAGIC, 8) != 0)
         return TTT_ERR_FORMAT;
-    if (get32(p + 8) != STATE_VERSION)
+    const uint32_t version = get32(p + 8);
+    if (version != STATE_VERSION && version != STATE_VERSION_OBJ)
         return TTT_ERR_VERSION;
+    /* one encoding per state: version 1 exactly when the identity is 0 */
     const uint32_t d = get32(p + 20);
-    if (get32(p + 12) != STATE_HEADER || d == 0 || d > TTT_MAX_STATE_DIM || len != state_bytes(d))
+    const uint64_t ident = get64(p + 56);
+    if (!ident_valid(ident) || (version == STATE_VERSION) != (ident == 0))
+        return TTT_ERR_FORMAT;
+    if (get32(p + 12) != STATE_HEADER || d == 0 || d > TTT_MAX_STATE_DIM || len != state_bytes(d, ident))
         return TTT_ERR_FORMAT;
     if (get64(p + len - 8) != ttt_fnv1a64(FNV_OFFSET, p, len - 8))
         return TTT_ERR_FORMAT;
-    if (get32(p + 16) != m->D || d != m->d || get64(p + 24) != m->cfg.seed || get64(p + 32) != m->proj_hash)
+    if (get32(p + 16) != m->D || d != m->d || get64(p + 24) != m->cfg.seed ||
+        get64(p + 32) != m->proj_hash || ident != m->ident)
         return TTT_ERR_MISMATCH;
     const uint64_t seen = get64(p + 40), skipped = get64(p + 48);
     if (skipped > seen)
         return TTT_ERR_FORMAT;
     const unsigned char *w = p + STATE_HEADER;
-    for (size_t i = 0; i < (size_t)d * d; i++) {
-        uint32_t b = get32(w + 4 * i);
-        if ((b & 0x7f800000u) == 0x7f800000u)
+    for (size_t i = 0; i < (size_t)d * d; i++)
+        if (!finite_bits(get32(w + 4 * i)))
             return TTT_ERR_FORMAT; /* NaN never enters the state */
+    /* a previous key is unit length or zero: a longer one would break the
+     * stability bound of the gradient step, so it is no valid state */
+    const unsigned char *pk = w + 4 * (size_t)d * d;
+    if (ident_has_prev(ident)) {
+        double nk = 0.0;
+        for (size_t j = 0; j < d; j++) {
+            const uint32_t b = get32(pk + 4 * j);
+            float f;
+            memcpy(&f, &b, 4);
+            if (!finite_bits(b))
+                return TTT_ERR_FORMAT;
+            nk += (double)f * f;
+        }
+        if (nk > 1.0 + 1e-3)
+            return TTT_ERR_FORMAT;
     }
 
     /* everything is valid: only now touch the model */
@@ -130,6 +185,12 @@ int ttt_state_load(ttt_model *m, const void *buf, size_t len)
         for (size_t j = 0; j < d; j++) {
             uint32_t b = get32(w + 4 * (i * d + j));
             memcpy(&m->W[i * m->ws + j], &b, 4);
+        }
+    }
+    if (ident_has_prev(ident)) {
+        for (size_t j = 0; j < d; j++) {
+            uint32_t b = get32(pk + 4 * j);
+            memcpy(&m->prev[j], &b, 4);
         }
     }
     m->pending = 0;
@@ -221,7 +282,7 @@ int ttt_state_load_file(ttt_model *m, const char *path)
     if (fstat(fd, &st) != 0)
         goto out;
     err = TTT_ERR_FORMAT;
-    if (st.st_size <= 0 || (uint64_t)st.st_size > state_bytes(TTT_MAX_STATE_DIM))
+    if (st.st_size <= 0 || (uint64_t)st.st_size > state_bytes(TTT_MAX_STATE_DIM, TTT_OBJECTIVE_NEXT))
         goto out;
     err = TTT_ERR_NOMEM;
     buf = malloc((size_t)st.st_size);

@@ -5,7 +5,8 @@
  * loop, garbage in the padding the kernels may read, canaries after what
  * they may write, and edge values. Integers and the residual must match
  * exactly; update_predict rounds differently (fma), so it is held to an
- * error bound, and its update must be bit-identical with and without fn.
+ * error bound, and its update must be bit-identical with and without fn,
+ * for every decay (forgetting) and exactly the documented fused rounding.
  * Then whole models are compared: forced scalar against the best ISA.
  */
 #include <float.h>
@@ -248,12 +249,86 @@ static int close_enough(float a, float b, double scale, size_t d)
     return fabs((double)a - (double)b) <= (2.0 * (double)d + 4.0) * 0x1p-24 * scale + 1e-30;
 }
 
+/* decay 1 is the default path; the others come from forget = 0.5, 0.01 and
+ * 1e-6 (the smallest decay step a float near 1 can express is 2^-24) */
+static const float g_decays[] = { 1.0f, 0.5f, 1.0f - 0.01f, 1.0f - 1e-6f };
+#define NDECAYS (sizeof g_decays / sizeof g_decays[0])
+
+/*
+ * The SIMD update rounds exactly as documented: fnmadd alone for decay 1
+ * (so the default path never moved), mul then fnmadd otherwise. fmaf is a
+ * correctly rounded fused multiply-add, so it states both exactly.
+ */
+static int check_update_rounding(const ttt_kernels *k)
+{
+    int ok = 1;
+    for (size_t s = 0; s < NSIZES && ok; s++) {
+        const size_t d = g_sizes[s], ws = d;
+        float *W0 = malloc(d * ws * sizeof(float)), *Wb = malloc(d * ws * sizeof(float));
+        float *c = malloc(d * sizeof(float)), *fo = malloc(d * sizeof(float));
+        for (size_t i = 0; i < d * ws; i++)
+            W0[i] = frand();
+        for (size_t i = 0; i < d; i++)
+            c[i] = frand() * 0.02f, fo[i] = frand();
+        for (size_t di = 0; di < NDECAYS && ok; di++) {
+            const float dk = g_decays[di];
+            memcpy(Wb, W0, d * ws * sizeof(float));
+            k->update_predict(Wb, d, ws, c, fo, dk, NULL, NULL);
+            for (size_t i = 0; i < d && ok; i++)
+                for (size_t j = 0; j < d && ok; j++) {
+                    const float w0 = W0[i * ws + j];
+                    const float want = fmaf(-c[i], fo[j], dk == 1.0f ? w0 : w0 * dk);
+                    if (bits(want) != bits(Wb[i * ws + j])) {
+                        printf("# %s d=%zu decay=%.9g W[%zu][%zu] %.9g, want %.9g\n", k->name, d,
+                               dk, i, j, Wb[i * ws + j], want);
+                        ok = 0;
+                    }
+                }
+        }
+        free(W0), free(Wb), free(c), free(fo);
+    }
+    return ok;
+}
+
+/* the scalar reference: decay 1 is the original two-rounding update, any
+ * other decay three roundings, W * decay - c * f, left to right */
+static int check_update_scalar(void)
+{
+    int ok = 1;
+    const size_t d = 37, ws = 40;
+    float *W = malloc(d * ws * sizeof(float)), *W0 = malloc(d * ws * sizeof(float));
+    float c[37], fo[37];
+    for (size_t i = 0; i < d * ws; i++)
+        W0[i] = frand();
+    for (size_t i = 0; i < d; i++)
+        c[i] = frand() * 0.02f, fo[i] = frand();
+    for (size_t di = 0; di < NDECAYS; di++) {
+        const float dk = g_decays[di];
+        memcpy(W, W0, d * ws * sizeof(float));
+        ttt_kernels_scalar.update_predict(W, d, ws, c, fo, dk, NULL, NULL);
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = 0; j < d; j++) {
+                const float cf = c[i] * fo[j];
+                const float w0 = W0[i * ws + j];
+                float want = w0 - cf;
+                if (dk != 1.0f) {
+                    const float wd = w0 * dk;
+                    want = wd - cf;
+                }
+                ok &= bits(want) == bits(W[i * ws + j]);
+            }
+    }
+    free(W), free(W0);
+    return ok;
+}
+
 static int check_update_predict(const ttt_kernels *k, int *same_update)
 {
     int ok = 1;
     *same_update = 1;
-    for (size_t s = 0; s < NSIZES && ok && *same_update; s++) {
-        const size_t d = g_sizes[s], ws = d + rnd() % 17;
+    for (size_t s = 0; s < NSIZES * NDECAYS && ok && *same_update; s++) {
+        const size_t d = g_sizes[s % NSIZES], ws = d + rnd() % 17;
+        const float decay = g_decays[s / NSIZES];
         const size_t wn = d * ws + 16;
         float *W0 = malloc(wn * sizeof(float)), *Wa = malloc(wn * sizeof(float));
         float *Wb = malloc(wn * sizeof(float)), *Wc = malloc(wn * sizeof(float));
@@ -282,15 +357,16 @@ static int check_update_predict(const ttt_kernels *k, int *same_update)
             pa[i] = pb[i] = pc[i] = -7.0f;
 
         /* fused, reference and SIMD */
-        ttt_kernels_scalar.update_predict(Wa, d, ws, c, fo, fn, pa);
-        k->update_predict(Wb, d, ws, c, fo, fn, pb);
+        ttt_kernels_scalar.update_predict(Wa, d, ws, c, fo, decay, fn, pa);
+        k->update_predict(Wb, d, ws, c, fo, decay, fn, pb);
         for (size_t i = 0; i < d && ok; i++) {
             double sw = 0.0;
             for (size_t j = 0; j < d; j++) {
                 const size_t at = i * ws + j;
                 const double cf = fabs((double)c[i] * fo[j]);
                 if (!close_enough(Wa[at], Wb[at], fabs((double)W0[at]) + cf, 1)) {
-                    printf("# update d=%zu W[%zu][%zu] %.9g vs %.9g\n", d, i, j, Wa[at], Wb[at]);
+                    printf("# update d=%zu decay=%.9g W[%zu][%zu] %.9g vs %.9g\n", d, decay, i, j,
+                           Wa[at], Wb[at]);
                     ok = 0;
                     break;
                 }
@@ -308,18 +384,18 @@ static int check_update_predict(const ttt_kernels *k, int *same_update)
                 ok &= bits(Wb[i * ws + j]) == bits(W0[i * ws + j]);
 
         /* the update alone must round exactly as the fused pass did */
-        k->update_predict(Wc, d, ws, c, fo, NULL, NULL);
+        k->update_predict(Wc, d, ws, c, fo, decay, NULL, NULL);
         if (memcmp(Wb, Wc, wn * sizeof(float)) != 0) {
-            printf("# d=%zu: update-only W differs from fused W\n", d);
+            printf("# d=%zu decay=%.9g: update-only W differs from fused W\n", d, decay);
             *same_update = 0;
         }
         /* prediction alone: W untouched, p within the bound */
-        k->update_predict(Wc, d, ws, NULL, NULL, fn, pc);
+        k->update_predict(Wc, d, ws, NULL, NULL, decay, fn, pc);
         if (memcmp(Wb, Wc, wn * sizeof(float)) != 0) {
             printf("# d=%zu: predict-only changed W\n", d);
             ok = 0;
         }
-        ttt_kernels_scalar.update_predict(Wb, d, ws, NULL, NULL, fn, pa);
+        ttt_kernels_scalar.update_predict(Wb, d, ws, NULL, NULL, decay, fn, pa);
         for (size_t i = 0; i < d && ok; i++) {
             double sw = 0.0;
             for (size_t j = 0; j < d; j++)
@@ -330,7 +406,7 @@ static int check_update_predict(const ttt_kernels *k, int *same_update)
             }
         }
         /* neither: nothing happens */
-        k->update_predict(Wc, d, ws, NULL, NULL, NULL, NULL);
+        k->update_predict(Wc, d, ws, NULL, NULL, decay, NULL, NULL);
         ok &= memcmp(Wb, Wc, wn * sizeof(float)) == 0;
         free(W0), free(Wa), free(Wb), free(Wc), free(c), free(fo), free(fn);
         free(pa), free(pb), free(pc);
@@ -487,9 +563,10 @@ int main(void)
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         const ttt_kernels *k = tables[i].k;
         static const char *names[] = { "absmax_bits", "quantize", "tgemm", "update_predict",
-                                       "update_predict update-only == fused", "residual" };
+                                       "update_predict update-only == fused", "residual",
+                                       "update_predict rounds as fnmadd (mul first with decay)" };
         if (!tables[i].avail) {
-            for (size_t j = 0; j < 6; j++)
+            for (size_t j = 0; j < 7; j++)
                 printf("ok %d - %s %s # SKIP no %s on this CPU\n", ++g_n, k->name, names[j],
                        tables[i].need == TTT_ISA_AVX2 ? "AVX2" : i == 2 ? "AVX-512 VNNI" : "AVX-512");
             continue;
@@ -502,8 +579,12 @@ int main(void)
         report(check_update_predict(k, &same), "%s %s", k->name, names[3]);
         report(same, "%s %s", k->name, names[4]);
         report(check_residual(k), "%s %s", k->name, names[5]);
+        report(check_update_rounding(k), "%s %s", k->name, names[6]);
     }
 #endif
+
+    report(check_update_scalar(), "%s%s", "scalar update_predict: W - c f for decay 1, ",
+           "W * decay - c f otherwise");
 
     ttt_model *m = NULL;
     const int ok = make_model(64, TTT_ISA_SCALAR, &m) == TTT_OK;

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define TTT_VERSION_MAJOR 1
-#define TTT_VERSION_MINOR 0
+#define TTT_VERSION_MINOR 1
 #define TTT_VERSION_PATCH 0
 #define TTT_VERSION_INT(maj, min, pat) (((maj) << 16) | ((min) << 8) | (pat))
 #define TTT_VERSION TTT_VERSION_INT(TTT_VERSION_MAJOR, TTT_VERSION_MINOR, TTT_VERSION_PATCH)
@@ -84,11 +84,19 @@ typedef struct ttt_config {
     uint64_t seed;        /**< projection initialisation; default TTT_DEFAULT_SEED */
 
     /* Fields below were added in 1.1: a caller built against 1.0 passes a
-     * smaller struct_size and gets their defaults. See docs/MEMORY.md. */
+     * smaller struct_size and gets their defaults, the original objective.
+     * docs/SPEC.md ("Objectives") states them; docs/MEMORY.md says when
+     * each one helps. Invalid values make ttt_create_ex() fail with
+     * TTT_ERR_INVALID_ARG. ttt_get_config() reports feature_norm resolved
+     * (never AUTO). objective, feature_norm and residual change what W
+     * means, so a saved state only loads into a model that agrees on them;
+     * update and forget are tunable settings, not saved. */
     uint32_t objective;    /**< a ttt_objective; default RECONSTRUCT (the original) */
     uint32_t feature_norm; /**< a ttt_feature_norm: the target's magnitude; default AUTO */
-    uint32_t update;       /**< a ttt_update; default GRADIENT (the original) */
-    float forget;          /**< alpha in [0, 1): W <- (1 - alpha) W - step; default 0 */
+    uint32_t update;       /**< a ttt_update; default GRADIENT. RECONSTRUCT with
+                                feature_norm NONE requires NLMS */
+    float forget;          /**< alpha, finite, in [0, 1): W <- (1 - alpha) W - step
+                                for every learned token; default 0 */
     int residual;          /**< MULTIVIEW only: non-zero predicts v - k instead of v */
 } ttt_config;
 
@@ -102,14 +110,18 @@ typedef enum ttt_objective {
     TTT_OBJECTIVE_NEXT = 2         /**< W k[t-1] -> v[t]: predict the next token */
 } ttt_objective;
 
-/** Whether the target keeps its magnitude. */
+/**
+ * Whether the target (the value W learns to produce) keeps its magnitude.
+ * Keys are always unit length, except for RECONSTRUCT with NONE, where the
+ * key is the target itself.
+ */
 typedef enum ttt_feature_norm {
     TTT_FEATURE_NORM_AUTO = 0, /**< L2 for RECONSTRUCT, NONE for MULTIVIEW and NEXT */
     TTT_FEATURE_NORM_L2 = 1,   /**< unit length, as the original */
     TTT_FEATURE_NORM_NONE = 2  /**< the dequantised projection, magnitude kept */
 } ttt_feature_norm;
 
-/** The learning step. */
+/** The learning step; both are stable for eta in [0, 2] (GRADIENT: for unit keys). */
 typedef enum ttt_update {
     TTT_UPDATE_GRADIENT = 0, /**< W -= eta e k^T (original) */
     TTT_UPDATE_NLMS = 1      /**< W -= eta e k^T / (||k||^2 + 1e-6) */
@@ -164,14 +176,15 @@ TTT_API int ttt_create_ex(const ttt_config *cfg, ttt_model **out);
 
 /**
  * Like ttt_forward(), and writes each token's surprise (the error of the
- * prediction made before learning that token, ||p - f||^2 / d) into
+ * prediction made before learning that token, ||p - target||^2 / d; the
+ * target is the objective's, f for the original) into
  * surprise[0..seq_len-1] when surprise is not NULL. A token holding NaN or
  * Inf is not learned; its output is its input and its surprise is NaN.
  */
 TTT_API int ttt_forward_ex(ttt_model *model, const float *input, size_t seq_len,
                            float *output, float *surprise);
 
-/** Forget everything learned: W = 0, counters 0. Projections are kept. */
+/** Forget everything learned: W = 0 (and NEXT's previous key), counters 0. Projections are kept. */
 TTT_API int ttt_reset(ttt_model *model);
 
 /** Set eta; TTT_ERR_INVALID_ARG unless finite and in [0, 2]. */

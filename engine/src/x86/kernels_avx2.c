@@ -187,12 +187,14 @@ static void tgemm_avx2(const uint8_t *w, size_t wstride, size_t rows, size_t col
 /*
  * update_predict on NR rows at once (4, or 1 for the last rows). The update
  * is fnmadd (one rounding: w - c*f exactly rounded) on both the fused and the
- * update-only path, so the two always agree. Columns beyond d are masked:
- * they are neither read nor written.
+ * update-only path, so the two always agree. With forgetting (DK), W is
+ * first multiplied by decay, its own rounding, again on both paths alike.
+ * Columns beyond d are masked: they are neither read nor written.
  */
-AI void up_rows(int NR, int UP, int PR, float *W, size_t ws, size_t d, const float *c,
-                const float *fo, const float *fn, float *p)
+AI void up_rows(int NR, int UP, int DK, int PR, float *W, size_t ws, size_t d, const float *c,
+                const float *fo, float decay, const float *fn, float *p)
 {
+    const __m256 dv = _mm256_set1_ps(decay);
     __m256 ci[4], acc[4];
     for (int k = 0; k < NR; k++) {
         if (UP)
@@ -207,6 +209,8 @@ AI void up_rows(int NR, int UP, int PR, float *W, size_t ws, size_t d, const flo
             float *row = W + k * ws + j;
             __m256 x = _mm256_loadu_ps(row);
             if (UP) {
+                if (DK)
+                    x = _mm256_mul_ps(x, dv);
                 x = _mm256_fnmadd_ps(ci[k], a, x);
                 _mm256_storeu_ps(row, x);
             }
@@ -222,6 +226,8 @@ AI void up_rows(int NR, int UP, int PR, float *W, size_t ws, size_t d, const flo
             float *row = W + k * ws + j;
             __m256 x = _mm256_maskload_ps(row, m);
             if (UP) {
+                if (DK)
+                    x = _mm256_mul_ps(x, dv);
                 x = _mm256_fnmadd_ps(ci[k], a, x);
                 _mm256_maskstore_ps(row, m, x);
             }
@@ -242,25 +248,31 @@ AI void up_rows(int NR, int UP, int PR, float *W, size_t ws, size_t d, const flo
     }
 }
 
-AI void up_all(int UP, int PR, float *W, size_t d, size_t ws, const float *c,
-               const float *fo, const float *fn, float *p)
+AI void up_all(int UP, int DK, int PR, float *W, size_t d, size_t ws, const float *c,
+               const float *fo, float decay, const float *fn, float *p)
 {
     size_t i = 0;
     for (; i + 4 <= d; i += 4)
-        up_rows(4, UP, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, fn, PR ? p + i : NULL);
+        up_rows(4, UP, DK, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
     for (; i < d; i++)
-        up_rows(1, UP, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, fn, PR ? p + i : NULL);
+        up_rows(1, UP, DK, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
 }
 
 static void update_predict_avx2(float *W, size_t d, size_t ws, const float *c,
-                                const float *fo, const float *fn, float *p)
+                                const float *fo, float decay, const float *fn, float *p)
 {
-    if (c && fn)
-        up_all(1, 1, W, d, ws, c, fo, fn, p);
+    /* decay == 1 keeps the plain fnmadd: the default path is unchanged */
+    const int dk = decay != 1.0f;
+    if (c && fn && !dk)
+        up_all(1, 0, 1, W, d, ws, c, fo, decay, fn, p);
+    else if (c && fn)
+        up_all(1, 1, 1, W, d, ws, c, fo, decay, fn, p);
+    else if (c && !dk)
+        up_all(1, 0, 0, W, d, ws, c, fo, decay, NULL, NULL);
     else if (c)
-        up_all(1, 0, W, d, ws, c, fo, NULL, NULL);
+        up_all(1, 1, 0, W, d, ws, c, fo, decay, NULL, NULL);
     else if (fn)
-        up_all(0, 1, W, d, ws, NULL, NULL, fn, p);
+        up_all(0, 0, 1, W, d, ws, NULL, NULL, decay, fn, p);
 }
 
 /* mul then add, never fma: bit-identical to the scalar reference */

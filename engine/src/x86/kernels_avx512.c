@@ -206,7 +206,7 @@ static void tgemm_avx512vnni(const uint8_t *w, size_t wstride, size_t rows, size
     tgemm_any(1, w, wstride, rows, cols, v, vstride, vsum, ntok, out, ostride);
 }
 
-/* ---- update_predict: fnmadd on both paths (see kernels_avx2.c) ---- */
+/* ---- update_predict: [mul by decay,] fnmadd on both paths (see kernels_avx2.c) ---- */
 
 AI __m256 fold_ps(__m512 a)
 {
@@ -214,9 +214,10 @@ AI __m256 fold_ps(__m512 a)
                          _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
 }
 
-AI void up_rows(int NR, int UP, int PR, float *W, size_t ws, size_t d, const float *c,
-                const float *fo, const float *fn, float *p)
+AI void up_rows(int NR, int UP, int DK, int PR, float *W, size_t ws, size_t d, const float *c,
+                const float *fo, float decay, const float *fn, float *p)
 {
+    const __m512 dv = _mm512_set1_ps(decay);
     __m512 ci[4], acc[4];
     for (int k = 0; k < NR; k++) {
         if (UP)
@@ -231,6 +232,8 @@ AI void up_rows(int NR, int UP, int PR, float *W, size_t ws, size_t d, const flo
             float *row = W + k * ws + j;
             __m512 x = _mm512_maskz_loadu_ps(m, row);
             if (UP) {
+                if (DK)
+                    x = _mm512_mul_ps(x, dv);
                 x = _mm512_fnmadd_ps(ci[k], a, x);
                 _mm512_mask_storeu_ps(row, m, x);
             }
@@ -253,25 +256,31 @@ AI void up_rows(int NR, int UP, int PR, float *W, size_t ws, size_t d, const flo
     }
 }
 
-AI void up_all(int UP, int PR, float *W, size_t d, size_t ws, const float *c,
-               const float *fo, const float *fn, float *p)
+AI void up_all(int UP, int DK, int PR, float *W, size_t d, size_t ws, const float *c,
+               const float *fo, float decay, const float *fn, float *p)
 {
     size_t i = 0;
     for (; i + 4 <= d; i += 4)
-        up_rows(4, UP, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, fn, PR ? p + i : NULL);
+        up_rows(4, UP, DK, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
     for (; i < d; i++)
-        up_rows(1, UP, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, fn, PR ? p + i : NULL);
+        up_rows(1, UP, DK, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
 }
 
 static void update_predict_avx512(float *W, size_t d, size_t ws, const float *c,
-                                  const float *fo, const float *fn, float *p)
+                                  const float *fo, float decay, const float *fn, float *p)
 {
-    if (c && fn)
-        up_all(1, 1, W, d, ws, c, fo, fn, p);
+    /* decay == 1 keeps the plain fnmadd: the default path is unchanged */
+    const int dk = decay != 1.0f;
+    if (c && fn && !dk)
+        up_all(1, 0, 1, W, d, ws, c, fo, decay, fn, p);
+    else if (c && fn)
+        up_all(1, 1, 1, W, d, ws, c, fo, decay, fn, p);
+    else if (c && !dk)
+        up_all(1, 0, 0, W, d, ws, c, fo, decay, NULL, NULL);
     else if (c)
-        up_all(1, 0, W, d, ws, c, fo, NULL, NULL);
+        up_all(1, 1, 0, W, d, ws, c, fo, decay, NULL, NULL);
     else if (fn)
-        up_all(0, 1, W, d, ws, NULL, NULL, fn, p);
+        up_all(0, 0, 1, W, d, ws, NULL, NULL, decay, fn, p);
 }
 
 /* mul then add, never fma: bit-identical to the scalar reference */
