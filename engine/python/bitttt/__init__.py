@@ -78,7 +78,16 @@ class _Stats(ctypes.Structure):
 
 
 Stats = namedtuple("Stats", "tokens_seen tokens_skipped")
-Config = namedtuple("Config", "hidden_dim state_dim inner_lr learning seed max_isa")
+# The 1.1 fields have the original objective's values as defaults, so a
+# Config written with the 1.0 fields alone still compares equal.
+Config = namedtuple("Config", "hidden_dim state_dim inner_lr learning seed max_isa "
+                    "objective feature_norm update forget residual",
+                    defaults=("reconstruct", "l2", "gradient", 0.0, False))
+
+# ttt_objective, ttt_feature_norm, ttt_update (docs/SPEC.md, "Objectives")
+OBJECTIVES = {"reconstruct": 0, "multiview": 1, "next": 2}
+FEATURE_NORMS = {"auto": 0, "l2": 1, "none": 2}
+UPDATES = {"gradient": 0, "nlms": 1}
 
 
 class BitTTTError(Exception):
@@ -181,13 +190,21 @@ def _fptr(a):
 
 
 class Model:
-    """One Bit-TTT layer (a ttt_model). Close it, or use it as a context manager."""
+    """One Bit-TTT layer (a ttt_model). Close it, or use it as a context manager.
+
+    objective ("reconstruct", "multiview", "next"), feature_norm ("auto",
+    "l2", "none"), update ("gradient", "nlms"), forget (alpha in [0, 1))
+    and residual (multiview only) choose what W learns: docs/MEMORY.md."""
 
     def __init__(self, hidden_dim, inner_lr=DEFAULT_INNER_LR, state_dim=0,
-                 seed=DEFAULT_SEED, learning=True, max_isa="auto"):
+                 seed=DEFAULT_SEED, learning=True, max_isa="auto", objective="reconstruct",
+                 feature_norm="auto", update="gradient", forget=0.0, residual=False):
         self._h = None
-        if max_isa not in ISA_NAMES:
-            raise ValueError("max_isa must be one of %s" % ", ".join(ISA_NAMES))
+        for name, value, names in (("max_isa", max_isa, ISA_NAMES), ("objective", objective, OBJECTIVES),
+                                   ("feature_norm", feature_norm, FEATURE_NORMS),
+                                   ("update", update, UPDATES)):
+            if value not in names:
+                raise ValueError("%s must be one of %s" % (name, ", ".join(names)))
         cfg = _Config()
         _lib.ttt_config_default(ctypes.byref(cfg))
         if hidden_dim < 0 or state_dim < 0 or not 0 <= seed < 1 << 64:
@@ -198,6 +215,11 @@ class Model:
         cfg.learning = 1 if learning else 0
         cfg.seed = seed
         cfg.max_isa = ISA_NAMES[max_isa]
+        cfg.objective = OBJECTIVES[objective]
+        cfg.feature_norm = FEATURE_NORMS[feature_norm]
+        cfg.update = UPDATES[update]
+        cfg.forget = forget
+        cfg.residual = 1 if residual else 0
         h = _P()
         _check(_lib.ttt_create_ex(ctypes.byref(cfg), ctypes.byref(h)))
         self._h = h
@@ -286,8 +308,12 @@ class Model:
     def config(self):
         c = _Config()
         _check(_lib.ttt_get_config(self._handle(), ctypes.byref(c)))
+        def name(table, v):
+            return next((k for k, x in table.items() if x == v), v)
         return Config(c.hidden_dim, c.state_dim, c.inner_lr, bool(c.learning), c.seed,
-                      _ISA_BY_VALUE.get(c.max_isa, c.max_isa))
+                      _ISA_BY_VALUE.get(c.max_isa, c.max_isa), name(OBJECTIVES, c.objective),
+                      name(FEATURE_NORMS, c.feature_norm), name(UPDATES, c.update),
+                      float(c.forget), bool(c.residual))
 
     # ---- state ----
     def to_bytes(self):
