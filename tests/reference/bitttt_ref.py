@@ -28,9 +28,18 @@ MASK64 = (1 << 64) - 1
 
 STATE_MAGIC = b"BTTTSTAT"
 STATE_VERSION = 1
+STATE_VERSION_OBJ = 2
 STATE_HEADER = 64
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
+
+# SPEC "Objectives": names as in the Python binding, values as in bitttt.h
+OBJECTIVES = {"reconstruct": 0, "multiview": 1, "next": 2}
+FEATURE_NORMS = ("auto", "l2", "none")
+UPDATES = ("gradient", "nlms")
+IDENT_MAGNITUDE = 1 << 8
+IDENT_RESIDUAL = 1 << 9
+NLMS_EPS = F32(1e-6)
 
 
 # ---- projections ----------------------------------------------------------
@@ -48,7 +57,7 @@ def splitmix64(state0, n):
 
 
 def ternary(seed, matrix, rows, cols):
-    """Projection `matrix` (0 = Down, 1 = Up) as a rows x cols int8 array."""
+    """Projection `matrix` (0 = Down, 1 = Up, 2 = Down_v) as a rows x cols int8 array."""
     state0 = (seed ^ ((matrix + 1) * STREAM_MULT)) & MASK64
     z = splitmix64(state0, rows * cols)
     w = ((z >> U64(32)) * U64(3)) >> U64(32)
@@ -82,6 +91,20 @@ def quantise(v):
     return q.astype(np.int64), m
 
 
+def unit(a):
+    """Step 3 from the exact integers a: a / ||a|| in f32, 0 for a = 0."""
+    ss = int(a @ a)
+    if ss == 0:
+        return np.zeros(a.shape, dtype=F32)
+    inv = F32(1.0 / np.sqrt(np.float64(ss)))
+    return a.astype(F32) * inv
+
+
+def seq_sum(v):
+    """Sum of a 1-D f32 array from +0.0f, left to right."""
+    return seq_sum_rows(np.asarray(v, dtype=F32)[None, :])[0]
+
+
 def seq_sum_rows(a):
     """Row sums of a 2-D f32 array, accumulated left to right from +0.0f.
 
@@ -92,9 +115,15 @@ def seq_sum_rows(a):
 
 
 class Reference:
-    """One Bit-TTT layer. forward() takes (N, D) float32 tokens in order."""
+    """One Bit-TTT layer. forward() takes (N, D) float32 tokens in order.
 
-    def __init__(self, D, d=None, eta=DEFAULT_ETA, seed=DEFAULT_SEED, learning=True):
+    objective, feature_norm, update, forget and residual are those of SPEC
+    "Objectives" (names as in the Python binding); the defaults are the
+    original per-token step."""
+
+    def __init__(self, D, d=None, eta=DEFAULT_ETA, seed=DEFAULT_SEED, learning=True,
+                 objective="reconstruct", feature_norm="auto", update="gradient",
+                 forget=0.0, residual=False):
         d = D // 4 if not d else d
         if D < 4 or D % 4 or D > MAX_HIDDEN_DIM or not 1 <= d <= MAX_STATE_DIM:
             raise ValueError("bad shape D=%r d=%r" % (D, d))
@@ -102,22 +131,65 @@ class Reference:
         self.eta = F32(eta)
         if not (np.isfinite(self.eta) and 0 <= self.eta <= 2):
             raise ValueError("eta out of [0, 2]")
+        if objective not in OBJECTIVES or feature_norm not in FEATURE_NORMS or update not in UPDATES:
+            raise ValueError("unknown objective, feature_norm or update")
+        alpha = F32(forget)
+        if not (np.isfinite(alpha) and 0 <= alpha < 1):
+            raise ValueError("forget out of [0, 1)")
+        if residual and objective != "multiview":
+            raise ValueError("residual needs multiview")
+        if feature_norm == "auto":
+            feature_norm = "l2" if objective == "reconstruct" else "none"
+        if objective == "reconstruct" and feature_norm == "none" and update != "nlms":
+            raise ValueError("reconstruct without normalisation needs NLMS")
+        self.objective, self.feature_norm, self.update = objective, feature_norm, update
+        self.residual = bool(residual)
+        self.decay = F32(1) - alpha
+        self.identity = (OBJECTIVES[objective] | (IDENT_MAGNITUDE if feature_norm == "none" else 0)
+                         | (IDENT_RESIDUAL if self.residual else 0))
         self.learning = bool(learning)
         self.s_down = F32(np.sqrt(1.5 / D))  # binary64, then rounded
         self.s_up = F32(np.sqrt(1.5 / d))
         self.down = ternary(self.seed, 0, d, D)
         self.up = ternary(self.seed, 1, D, d)
+        self.down_v = ternary(self.seed, 2, d, D) if objective == "multiview" else None
         self._down64 = self.down.astype(np.int64)
         self._up64 = self.up.astype(np.int64)
+        self._downv64 = None if self.down_v is None else self.down_v.astype(np.int64)
         self.reset()
 
     def reset(self):
         self.W = np.zeros((self.d, self.d), dtype=F32)
+        self.prev = np.zeros(self.d, dtype=F32)
         self.tokens_seen = 0
         self.tokens_skipped = 0
 
     def projection_hash(self):
-        return fnv1a64(_padded_bytes(self.down) + _padded_bytes(self.up))
+        data = _padded_bytes(self.down) + _padded_bytes(self.up)
+        if self.down_v is not None:
+            data += _padded_bytes(self.down_v)
+        return fnv1a64(data)
+
+    def _mag(self, a, m):
+        """The dequantised projection: a * ((s_down * m) / 127), f32."""
+        gd = self.s_down * m / F32(127)
+        return a.astype(F32) * gd
+
+    def key_target(self, q, m):
+        """SPEC "Keys and targets": (key k, target v) of one quantised token."""
+        a = self._down64 @ q                                   # step 2 (exact)
+        none = self.feature_norm == "none"
+        if self.objective == "reconstruct":
+            k = self._mag(a, m) if none else unit(a)
+            return k, k
+        k = unit(a)
+        if self.objective == "next":
+            return k, (self._mag(a, m) if none else k)
+        av = self._downv64 @ q
+        v = self._mag(av, m) if none else unit(av)
+        if self.residual:
+            v = v - k
+        return k, v
 
     def step(self, x):
         """One token (D f32): returns (out, surprise, g, p). Updates W."""
@@ -125,23 +197,26 @@ class Reference:
         if not np.all(np.isfinite(x)):                        # step 0
             self.tokens_skipped += 1
             return x.copy(), F32(np.nan), F32(0), None
-        q, _ = quantise(x)                                     # step 1
-        a = self._down64 @ q                                   # step 2 (exact)
-        ss = int(a @ a)                                        # step 3 (exact)
-        if ss == 0:
-            f = np.zeros(self.d, dtype=F32)
-        else:
-            inv = F32(1.0 / np.sqrt(np.float64(ss)))
-            f = a.astype(F32) * inv
-        p = seq_sum_rows(self.W * f[None, :])                  # step 4
-        e = p - f                                              # step 5
-        s = seq_sum_rows((e * e)[None, :])[0] / F32(self.d)
+        q, m = quantise(x)                                     # step 1
+        k, v = self.key_target(q, m)                           # steps 2, 3
+        kin = self.prev if self.objective == "next" else k
+        p = seq_sum_rows(self.W * kin[None, :])                # step 4
+        e = p - v                                              # step 5
+        s = seq_sum(e * e) / F32(self.d)
         if not np.isfinite(s):
             self.tokens_skipped += 1
             return x.copy(), F32(np.nan), F32(0), None
         if self.learning:                                      # step 6
-            c = self.eta * e
-            self.W = self.W - c[:, None] * f[None, :]
+            r = self.eta
+            if self.update == "nlms":
+                r = self.eta / (seq_sum(kin * kin) + NLMS_EPS)
+            c = r * e
+            if self.decay == 1:
+                self.W = self.W - c[:, None] * kin[None, :]
+            else:
+                self.W = self.W * self.decay - c[:, None] * kin[None, :]
+        if self.objective == "next":
+            self.prev = k
         qp, mp = quantise(p)                                   # step 7
         b = self._up64 @ qp
         g = mp * self.s_up / F32(127)
@@ -166,30 +241,37 @@ class Reference:
                     ps[t] = p
         return (out, sur, gs, ps) if trace else (out, sur)
 
-    # ---- state format (SPEC "State format (version 1)") -------------------
+    # ---- state format (SPEC "State format (version 1)", "Objectives") -----
 
     def state_bytes(self):
-        head = struct.pack("<8sIIIIQQQQQ", STATE_MAGIC, STATE_VERSION, STATE_HEADER,
+        version = STATE_VERSION if self.identity == 0 else STATE_VERSION_OBJ
+        head = struct.pack("<8sIIIIQQQQQ", STATE_MAGIC, version, STATE_HEADER,
                            self.D, self.d, self.seed, self.projection_hash(),
-                           self.tokens_seen, self.tokens_skipped, 0)
+                           self.tokens_seen, self.tokens_skipped, self.identity)
         body = head + self.W.astype("<f4").tobytes()
+        if self.objective == "next":
+            body += self.prev.astype("<f4").tobytes()
         return body + struct.pack("<Q", fnv1a64(body))
 
 
 def parse_state(buf):
-    """Decode a version-1 state buffer; raises ValueError when malformed."""
+    """Decode a version 1 or 2 state buffer; raises ValueError when malformed."""
     buf = bytes(buf)
     if len(buf) < STATE_HEADER + 8 or buf[:8] != STATE_MAGIC:
         raise ValueError("bad magic or size")
     (_, version, header, D, d, seed, phash, seen, skipped,
-     reserved) = struct.unpack_from("<8sIIIIQQQQQ", buf)
-    if version != STATE_VERSION or header != STATE_HEADER:
+     ident) = struct.unpack_from("<8sIIIIQQQQQ", buf)
+    if version not in (STATE_VERSION, STATE_VERSION_OBJ) or header != STATE_HEADER:
         raise ValueError("bad version or header size")
-    if len(buf) != STATE_HEADER + 4 * d * d + 8:
+    if (version == STATE_VERSION) != (ident == 0):
+        raise ValueError("identity and version disagree")
+    nprev = d if (ident & 0xFF) == OBJECTIVES["next"] else 0
+    if len(buf) != STATE_HEADER + 4 * d * d + 4 * nprev + 8:
         raise ValueError("bad length")
     if struct.unpack_from("<Q", buf, len(buf) - 8)[0] != fnv1a64(buf[:-8]):
         raise ValueError("bad checksum")
     W = np.frombuffer(buf, dtype="<f4", count=d * d, offset=STATE_HEADER)
+    prev = np.frombuffer(buf, dtype="<f4", count=nprev, offset=STATE_HEADER + 4 * d * d)
     return {"D": D, "d": d, "seed": seed, "projection_hash": phash,
-            "tokens_seen": seen, "tokens_skipped": skipped, "reserved": reserved,
-            "W": W.astype(F32).reshape(d, d)}
+            "tokens_seen": seen, "tokens_skipped": skipped, "reserved": ident, "identity": ident,
+            "version": version, "W": W.astype(F32).reshape(d, d), "prev": prev.astype(F32)}

@@ -156,14 +156,28 @@ def near_boundaries(p):
     return np.sum(near & np.isfinite(u), axis=1)
 
 
-def compare_simd(tag, x, out, sur, W, st, r_out, r_sur, r_g, r_p, r):
+def compare_simd(tag, x, out, sur, W, st, r_out, r_sur, r_g, r_p, r, magnitude=False):
     finite = np.isfinite(r_sur)
     check(np.array_equal(np.isnan(sur), ~finite), tag + ": same tokens skipped")
-    check(np.allclose(sur[finite], r_sur[finite], rtol=1e-4, atol=1e-6),
-          tag + ": surprises within tolerance",
-          np.max(np.abs(sur[finite] - r_sur[finite]), initial=0))
-    check(np.allclose(W, r.W, rtol=1e-4, atol=1e-5), tag + ": W within tolerance",
-          np.max(np.abs(W - r.W)))
+    if not magnitude:
+        check(np.allclose(sur[finite], r_sur[finite], rtol=1e-4, atol=1e-6),
+              tag + ": surprises within tolerance",
+              np.max(np.abs(sur[finite] - r_sur[finite]), initial=0))
+        check(np.allclose(W, r.W, rtol=1e-4, atol=1e-5), tag + ": W within tolerance",
+              np.max(np.abs(W - r.W)))
+    else:
+        # targets with magnitude: absolute tolerances scale with the data.
+        # With |dp| <= 3e-5 |p| (rounding of d-term sums, generous),
+        # |ds| <= 2|e||dp|/d + |dp|^2/d <= 1e-4 s + 1e-5 ||p||^2/d.
+        pp = np.sum(np.nan_to_num(r_p.astype(np.float64)) ** 2, axis=1) / r.d
+        ds = np.abs(sur[finite].astype(np.float64) - r_sur[finite])
+        allowed = 1e-4 * r_sur[finite] + 1e-5 * pp[finite] + 1e-10
+        check(np.all(ds <= allowed), tag + ": surprises within tolerance",
+              np.max(ds - allowed, initial=0))
+        wmax = float(np.max(np.abs(r.W), initial=0))
+        check(np.all(np.abs(W - r.W) <= 1e-4 * np.abs(r.W) + 1e-5 * wmax + 1e-6),
+              tag + ": W within tolerance (relative to max |W| = %g)" % wmax,
+              np.max(np.abs(W - r.W)))
     # each qp moved by 1 moves each output by at most g (Up is ternary): one
     # per prediction near a rounding boundary, at least one; g may differ by
     # a rounding, which can move b*g slightly and x + b*g by an ulp
@@ -246,6 +260,132 @@ def test_split_invariance():
             for name, (o, s, b) in runs.items():
                 check(same_bits(o, base[0]) and same_bits(s, base[1]) and b == base[2],
                       "%s: %s == one call, bit for bit" % (tag, name), first_diff(o, base[0]))
+
+
+# ---- SPEC "Objectives" ---------------------------------------------------
+
+def objective_combos():
+    """Every valid combination of the 1.1 fields, forget 0 and 0.05."""
+    combos = []
+    for forget in (0.0, 0.05):
+        for update in ("gradient", "nlms"):
+            combos.append(dict(objective="reconstruct", feature_norm="l2", update=update, forget=forget))
+        combos.append(dict(objective="reconstruct", feature_norm="none", update="nlms", forget=forget))
+        for norm in ("l2", "none"):
+            for update in ("gradient", "nlms"):
+                for residual in (False, True):
+                    combos.append(dict(objective="multiview", feature_norm=norm, update=update,
+                                       forget=forget, residual=residual))
+                combos.append(dict(objective="next", feature_norm=norm, update=update, forget=forget))
+    return combos
+
+
+def combo_tag(c):
+    return "%s-%s-%s%s%s" % (c["objective"], c["feature_norm"], c["update"],
+                             "-residual" if c.get("residual") else "",
+                             "-forget%g" % c["forget"] if c["forget"] else "")
+
+
+def test_objectives_against_reference():
+    rng = np.random.default_rng(1101)
+    levels = isa_levels()
+    combos = objective_combos()
+    for i, c in enumerate(combos):
+        # two shapes and two learning rates, alternated to keep the run short
+        D, d = [(64, None), (132, 7)][i % 2]
+        eta = [0.5, 2.0][(i // 2) % 2]
+        x = stream(rng, D)
+        r = ref.Reference(D, d, eta=eta, **c)
+        r_out, r_sur, r_g, r_p = r.forward(x, trace=True)
+        magnitude = r.feature_norm == "none"
+        for isa in levels:
+            tag = "%s D=%d d=%s eta=%g %s" % (combo_tag(c), D, d or D // 4, eta, isa)
+            with bitttt.Model(D, inner_lr=eta, state_dim=d or 0, max_isa=isa, **c) as m:
+                out, sur = m.forward(x, surprise=True)
+                W, st = engine_W(m)
+                check(st["projection_hash"] == r.projection_hash() and st["identity"] == r.identity,
+                      tag + ": projection hash (with Down_v for multiview) and identity")
+                if m.kernel == "scalar":
+                    compare_scalar(tag, out, sur, W, st, r_out, r_sur, r)
+                    check(m.to_bytes() == r.state_bytes(), tag + ": state bytes identical")
+                else:
+                    compare_simd(tag, x, out, sur, W, st, r_out, r_sur, r_g, r_p, r, magnitude)
+
+
+def test_objectives_split():
+    rng = np.random.default_rng(77)
+    D = 64
+    x = stream(rng, D, 100)
+    cuts = {"100 calls": list(range(101)),
+            "random splits": [0] + sorted(rng.choice(np.arange(1, 100), 12, replace=False).tolist()) + [100]}
+    for c in objective_combos():
+        for isa in isa_levels():
+            with bitttt.Model(D, inner_lr=0.7, max_isa=isa, **c) as m:
+                base = run_split(m, x, [0, 100])
+            for name, cut in cuts.items():
+                with bitttt.Model(D, inner_lr=0.7, max_isa=isa, **c) as m:
+                    o, s, b = run_split(m, x, cut, save_between=(name == "random splits"))
+                check(same_bits(o, base[0]) and same_bits(s, base[1]) and b == base[2],
+                      "%s %s: %s == one call, bit for bit" % (combo_tag(c), isa, name),
+                      first_diff(o, base[0]))
+
+
+def test_objectives_state():
+    rng = np.random.default_rng(13)
+    D = 64
+    x = stream(rng, D, 80)
+    kinds = {"reconstruct": dict(objective="reconstruct"),
+             "reconstruct-none": dict(objective="reconstruct", feature_norm="none", update="nlms"),
+             "multiview": dict(objective="multiview"),
+             "multiview-residual": dict(objective="multiview", residual=True),
+             "next": dict(objective="next")}
+    blobs = {}
+    for name, kw in kinds.items():
+        r = ref.Reference(D, eta=0.5, **kw)
+        r.forward(x[:40])
+        blobs[name] = r.state_bytes()
+        st = ref.parse_state(blobs[name])
+        check(st["version"] == (1 if name == "reconstruct" else 2) and st["identity"] == r.identity,
+              "%s: reference state version %d identity %#x" % (name, st["version"], st["identity"]))
+        with bitttt.Model(D, inner_lr=0.5, max_isa="scalar", **kw) as m:
+            m.from_bytes(blobs[name])
+            check(m.to_bytes() == blobs[name], name + ": reference-written state loads, saves back identically")
+            out, sur = m.forward(x[40:], surprise=True)
+            r_out, r_sur = r.forward(x[40:])
+            check(same_bits(out, r_out) and same_bits(np.nan_to_num(sur), np.nan_to_num(r_sur)) and
+                  m.to_bytes() == r.state_bytes(),
+                  name + ": continues like the reference (previous key restored for next)",
+                  first_diff(out, r_out))
+        # update and forget are settings: a state loads whatever they are
+        with bitttt.Model(D, update="nlms", forget=0.2, **{k: v for k, v in kw.items() if k != "update"}) as m:
+            m.from_bytes(blobs[name])
+            check(True, name + ": loads into a model with another update and forget")
+    for a in kinds:
+        for b in kinds:
+            if a == b:
+                continue
+            with bitttt.Model(D, **kinds[b]) as m:
+                expect_error(bitttt.ERR_MISMATCH, lambda: m.from_bytes(blobs[a]),
+                             "state of %s into %s: MISMATCH" % (a, b))
+    with bitttt.Model(D, objective="multiview", feature_norm="l2") as m:
+        expect_error(bitttt.ERR_MISMATCH, lambda: m.from_bytes(blobs["multiview"]),
+                     "multiview state with magnitude into multiview l2: MISMATCH")
+
+
+def test_objectives_config():
+    with bitttt.Model(64, objective="multiview", update="nlms", forget=0.25, residual=True) as m:
+        c = m.config
+        check((c.objective, c.feature_norm, c.update, c.forget, c.residual) ==
+              ("multiview", "none", "nlms", 0.25, True), "config round trip of the 1.1 fields", c)
+    for kw in (dict(objective="next", residual=True), dict(feature_norm="none"),
+               dict(forget=1.0), dict(forget=-1e-9), dict(forget=float("inf"))):
+        expect_error(bitttt.ERR_INVALID_ARG, lambda: bitttt.Model(64, **kw), "%r: INVALID_ARG" % kw)
+    for kw in (dict(objective="x"), dict(update="adam"), dict(feature_norm="l1")):
+        try:
+            bitttt.Model(64, **kw)
+            check(False, "%r rejected by the binding" % kw)
+        except ValueError:
+            check(True, "%r rejected by the binding" % kw)
 
 
 def test_first_output_and_memory():
@@ -428,7 +568,9 @@ def test_binding():
 
 
 TESTS = [test_reference_itself, test_layout, test_against_reference, test_split_invariance,
-         test_first_output_and_memory, test_original_abi, test_state, test_binding]
+         test_first_output_and_memory, test_original_abi, test_state, test_binding,
+         test_objectives_against_reference, test_objectives_split, test_objectives_state,
+         test_objectives_config]
 
 
 def main():
