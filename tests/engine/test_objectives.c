@@ -225,7 +225,7 @@ static void test_next_period2(void)
         tap_ok(ok && late < 1e-4 * s[1], "next (%s): period-2 stream learned, surprise %g -> %g",
                norm == TTT_FEATURE_NORM_L2 ? "l2" : "none", (double)s[1], late);
         /* the stream ended on B; B again is a transition never learned */
-        float sb;
+        float sb = 0.0f;
         ttt_set_learning(m, 0);
         ok = ok && ttt_forward_ex(m, ab + D, 1, out, &sb) == TTT_OK;
         tap_ok(ok && sb > 0.3 * s[1], "next (%s): an unseen transition stays surprising (%g)",
@@ -259,7 +259,7 @@ static void test_nlms_magnitude(void)
     }
     /* the magnitude is kept: the first surprise ||y||^2 / d scales as x^2 */
     ttt_model *a = make(&o, 1.0f), *b = make(&o, 1.0f);
-    float x[D], y[D], out[D], sa, sb;
+    float x[D], y[D], out[D], sa = 0.0f, sb = 0.0f;
     test_fill(x, D);
     for (size_t i = 0; i < D; i++)
         y[i] = 4.0f * x[i];
@@ -379,7 +379,7 @@ static void test_state_roundtrip(void)
     const opts *nx = &g_opts[6];
     ttt_model *a = make(nx, 0.5f), *b = make(nx, 0.5f);
     size_t n = 0;
-    float sa, sb, out[D];
+    float sa = 0.0f, sb = 0.0f, out[D];
     int ok = a && b && ttt_forward(a, x, N / 2, o1) == TTT_OK && ttt_state_save(a, buf, sizeof buf, &n) == TTT_OK;
     memset(buf + 64 + 4 * d * d, 0, 4 * d);
     reseal(buf, n);
