@@ -255,11 +255,6 @@ TTT_API unsigned ttt_version(void);
 /** "MAJOR.MINOR.PATCH" of the library actually loaded. */
 TTT_API const char *ttt_version_string(void);
 
-#ifdef __cplusplus
-}
-#endif
-
-#endif /* BITTTT_BITTTT_H */
 /* ------------------------------------------------------------------------ */
 /* Anomaly score (docs/SPEC.md, "Anomaly score").                           */
 /*
@@ -325,3 +320,8 @@ TTT_API int ttt_anomaly_reset(ttt_anomaly *a);
 TTT_API int ttt_anomaly_update(ttt_anomaly *a, const float *surprise, const float *x,
                                size_t width, size_t n, float *score, float *calibrated);
 
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BITTTT_BITTTT_H */
