@@ -30,10 +30,11 @@ gst_bitttt_surprise_meta_register (void)
   return info;
 }
 
-/* Takes ownership of surprise (g_malloc'ed, tokens floats). */
+/* Takes ownership of surprise and anomaly (g_malloc'ed, tokens floats
+ * each; anomaly may be NULL: no "anomaly" field). */
 GstCustomMeta *
 gst_bitttt_surprise_meta_add (GstBuffer * buffer, guint64 offset,
-    guint skipped, gfloat * surprise, guint tokens)
+    guint skipped, gfloat * surprise, gfloat * anomaly, guint tokens)
 {
   GstCustomMeta *meta;
   GstStructure *s;
@@ -44,6 +45,7 @@ gst_bitttt_surprise_meta_add (GstBuffer * buffer, guint64 offset,
   meta = gst_buffer_add_custom_meta (buffer, GST_BITTTT_SURPRISE_META_NAME);
   if (meta == NULL) {
     g_free (surprise);
+    g_free (anomaly);
     return NULL;
   }
   s = gst_custom_meta_get_structure (meta);
@@ -52,6 +54,11 @@ gst_bitttt_surprise_meta_add (GstBuffer * buffer, guint64 offset,
       "offset", G_TYPE_UINT64, offset,
       "skipped", G_TYPE_UINT, skipped, "surprise", G_TYPE_BYTES, bytes, NULL);
   g_bytes_unref (bytes);
+  if (anomaly != NULL) {
+    bytes = g_bytes_new_take (anomaly, (gsize) tokens * sizeof (gfloat));
+    gst_structure_set (s, "anomaly", G_TYPE_BYTES, bytes, NULL);
+    g_bytes_unref (bytes);
+  }
   return meta;
 }
 

@@ -14,6 +14,9 @@
  *   "skipped"  G_TYPE_UINT    how many of them were skipped (NaN/Inf)
  *   "surprise" G_TYPE_BYTES   tokens float32 values in host byte order,
  *                             NaN for a skipped token
+ *   "anomaly"  G_TYPE_BYTES   only with the element's anomaly=true: tokens
+ *                             float32 anomaly scores in [0, 1], NaN for a
+ *                             skipped token
  */
 #ifndef GST_BITTTT_META_H
 #define GST_BITTTT_META_H
@@ -27,7 +30,8 @@ G_BEGIN_DECLS
 const GstMetaInfo *gst_bitttt_surprise_meta_register (void);
 
 GstCustomMeta *gst_bitttt_surprise_meta_add (GstBuffer * buffer,
-    guint64 offset, guint skipped, gfloat * surprise, guint tokens);
+    guint64 offset, guint skipped, gfloat * surprise, gfloat * anomaly,
+    guint tokens);
 
 GstCustomMeta *gst_bitttt_surprise_meta_get (GstBuffer * buffer);
 

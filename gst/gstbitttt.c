@@ -25,6 +25,14 @@
  *   #GstBitTTT:frames-per-token consecutive frames, D = channels x
  *   frames-per-token (a multiple of 4). Buffers may have any length; the
  *   output is delayed by frames-per-token - 1 frames (reported as latency).
+ *   With #GstBitTTT:hop other than frames-per-token the element is an
+ *   analyser instead: the audio passes through unchanged and a token is a
+ *   window of frames-per-token frames starting every hop frames.
+ *
+ * #GstBitTTT:objective, #GstBitTTT:feature-norm, #GstBitTTT:update,
+ * #GstBitTTT:forget and #GstBitTTT:residual choose what the memory learns
+ * (docs/MEMORY.md). With #GstBitTTT:anomaly the surprises are also turned
+ * into anomaly scores in [0, 1] (docs/SPEC.md, "Anomaly score").
  *
  * ## Example launch lines
  * |[
@@ -32,6 +40,9 @@
  * ]|
  * |[
  * gst-launch-1.0 -m filesrc location=tokens.f32 blocksize=12800 ! other/tensors,format=static,num_tensors=1,types=float32,dimensions=(string)64:50,framerate=(fraction)0/1 ! bitttt state-location=model.state ! fakesink
+ * ]|
+ * |[
+ * gst-launch-1.0 -m filesrc location=series.f32 ! audio/x-raw,format=F32LE,layout=interleaved,channels=1,rate=100 ! bitttt frames-per-token=32 hop=1 anomaly=true objective=multiview ! fakesink
  * ]|
  */
 #ifdef HAVE_CONFIG_H
@@ -54,6 +65,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_bitttt_debug);
  * scratch is allocated once per caps, never per buffer */
 #define MAX_SCRATCH_TOKENS 4096
 #define AUDIO_SCRATCH_TOKENS 256
+/* floats of token copies kept for the range rule and of analyser windows
+ * per engine call (at least one token) */
+#define COPY_SCRATCH_FLOATS 65536
 
 #define DEFAULT_HIDDEN_DIM 0
 #define DEFAULT_INNER_LR TTT_DEFAULT_INNER_LR
@@ -65,6 +79,17 @@ GST_DEBUG_CATEGORY_STATIC (gst_bitttt_debug);
 #define DEFAULT_POST_MESSAGES TRUE
 #define DEFAULT_INTERVAL (100 * GST_MSECOND)
 #define DEFAULT_SURPRISE_META FALSE
+#define DEFAULT_OBJECTIVE GST_BITTTT_OBJECTIVE_RECONSTRUCT
+#define DEFAULT_FEATURE_NORM GST_BITTTT_FEATURE_NORM_AUTO
+#define DEFAULT_UPDATE GST_BITTTT_UPDATE_GRADIENT
+#define DEFAULT_FORGET 0.0f
+/* forget must stay below 1 (W <- (1 - forget) W - step) */
+#define MAX_FORGET 0.999999f
+#define DEFAULT_RESIDUAL FALSE
+#define DEFAULT_ANOMALY FALSE
+#define DEFAULT_ANOMALY_K TTT_ANOMALY_DEFAULT_K
+#define DEFAULT_ANOMALY_RANGE_MARGIN 0.0f
+#define DEFAULT_HOP 0
 
 enum
 {
@@ -82,6 +107,15 @@ enum
   PROP_TOKENS_PROCESSED,
   PROP_TOKENS_SKIPPED,
   PROP_KERNEL,
+  PROP_OBJECTIVE,
+  PROP_FEATURE_NORM,
+  PROP_UPDATE,
+  PROP_FORGET,
+  PROP_RESIDUAL,
+  PROP_ANOMALY,
+  PROP_ANOMALY_K,
+  PROP_ANOMALY_RANGE_MARGIN,
+  PROP_HOP,
 };
 
 enum
@@ -112,6 +146,15 @@ struct _GstBitTTT
   guint64 tokens_skipped;
   const gchar *kernel;
   GstClockTime latency;
+  GstBitTTTObjective objective;
+  GstBitTTTFeatureNorm feature_norm;
+  GstBitTTTUpdate update;
+  gfloat forget;
+  gboolean residual;
+  gboolean anomaly_on;
+  gfloat anomaly_k;
+  gfloat anomaly_range_margin;
+  guint hop_prop;
 
   /* streaming side: touched only with the stream lock held, or in
    * start/stop when no data flows */
@@ -126,14 +169,27 @@ struct _GstBitTTT
   gboolean dirty;               /* learned state not yet saved */
   gboolean discont_armed;       /* a DISCONT now means a real gap */
 
+  ttt_anomaly *anomaly;         /* NULL unless anomaly=true */
   gfloat *scratch;              /* surprises, scratch_len tokens */
+  gfloat *score_scratch;        /* anomaly scores, scratch_len tokens */
   gsize scratch_len;
+  gfloat *xcopy;                /* token values for the range rule */
+  gsize xcopy_tokens;           /* 0: range rule off */
   gfloat *token;                /* one token straddling two buffers */
   gfloat *hold, *hold_tmp;      /* audio delay line, hold_len floats each */
   gsize hold_len;
   gsize unproc;                 /* floats at the end of hold not yet run */
   gboolean have_data;           /* audio since the last drain */
   GstClockTime next_ts;
+
+  /* analyser (hop != frames-per-token): windows of fpt frames every hop */
+  gboolean analyser;
+  guint hop;
+  gfloat *hist;                 /* the last fpt - 1 frames of the stream */
+  gsize hist_len;               /* floats */
+  gfloat *win;                  /* windows for one engine call */
+  gsize win_cap;                /* windows */
+  gsize hop_need;               /* frames until the next window is complete */
 
   /* this buffer */
   guint buf_tokens, buf_skipped;
@@ -142,7 +198,7 @@ struct _GstBitTTT
   gboolean iv_open;
   GstClockTime iv_start, iv_end;
   guint64 iv_tokens, iv_skipped, iv_finite, iv_engine_ns;
-  gdouble iv_sum, iv_max;
+  gdouble iv_sum, iv_max, iv_anomaly;
 };
 
 #define TENSOR_CAPS \
@@ -178,6 +234,62 @@ gst_bitttt_reset_on_get_type (void)
 
   if (g_once_init_enter (&type)) {
     GType t = g_flags_register_static ("GstBitTTTResetOn", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+GType
+gst_bitttt_objective_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_BITTTT_OBJECTIVE_RECONSTRUCT, "Reconstruct the token's feature "
+          "(the original)", "reconstruct"},
+    {GST_BITTTT_OBJECTIVE_MULTIVIEW, "Map a key to a value from a second "
+          "projection", "multiview"},
+    {GST_BITTTT_OBJECTIVE_NEXT, "Predict the next token", "next"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstBitTTTObjective", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+GType
+gst_bitttt_feature_norm_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_BITTTT_FEATURE_NORM_AUTO, "l2 for reconstruct, none otherwise",
+        "auto"},
+    {GST_BITTTT_FEATURE_NORM_L2, "Unit-length target (direction only)", "l2"},
+    {GST_BITTTT_FEATURE_NORM_NONE, "Target keeps its magnitude", "none"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstBitTTTFeatureNorm", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+GType
+gst_bitttt_update_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_BITTTT_UPDATE_GRADIENT, "Gradient step (the original)", "gradient"},
+    {GST_BITTTT_UPDATE_NLMS, "Normalised LMS step", "nlms"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstBitTTTUpdate", values);
     g_once_init_leave (&type, t);
   }
   return type;
@@ -270,6 +382,55 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
           "Attach each buffer's per-token surprise as a custom meta named "
           "GstBitTTTSurpriseMeta (costs a few allocations per buffer)",
           DEFAULT_SURPRISE_META, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_OBJECTIVE,
+      g_param_spec_enum ("objective", "Objective",
+          "What the memory learns to predict (docs/MEMORY.md); read when "
+          "the model is created", GST_TYPE_BITTTT_OBJECTIVE, DEFAULT_OBJECTIVE,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_FEATURE_NORM,
+      g_param_spec_enum ("feature-norm", "Feature norm",
+          "Whether the learned target keeps the token's magnitude; read "
+          "when the model is created", GST_TYPE_BITTTT_FEATURE_NORM,
+          DEFAULT_FEATURE_NORM, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_UPDATE,
+      g_param_spec_enum ("update", "Update",
+          "Learning step (objective=reconstruct with feature-norm=none needs "
+          "nlms); read when the model is created", GST_TYPE_BITTTT_UPDATE,
+          DEFAULT_UPDATE, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_FORGET,
+      g_param_spec_float ("forget", "Forget",
+          "Forgetting factor alpha: W <- (1 - alpha) W - step on every "
+          "learned token (0 = never forget; must stay below 1); read when "
+          "the model is created", 0.0f, MAX_FORGET, DEFAULT_FORGET,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_RESIDUAL,
+      g_param_spec_boolean ("residual", "Residual",
+          "objective=multiview only: predict value - key instead of value; "
+          "read when the model is created", DEFAULT_RESIDUAL,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_ANOMALY,
+      g_param_spec_boolean ("anomaly", "Anomaly",
+          "Turn each token's surprise into an anomaly score in [0, 1] (about "
+          "100 ns per token), reported in the messages' 'anomaly' field and "
+          "the meta's 'anomaly' bytes", DEFAULT_ANOMALY,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_ANOMALY_K,
+      g_param_spec_float ("anomaly-k", "Anomaly K",
+          "Calibration of the anomaly score: a = s / (s + K mean(s)), > 0",
+          G_MINFLOAT, G_MAXFLOAT, DEFAULT_ANOMALY_K,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_ANOMALY_RANGE_MARGIN,
+      g_param_spec_float ("anomaly-range-margin", "Anomaly range margin",
+          "Score 1 for a token holding a value outside the range seen so "
+          "far widened by this fraction of it (0 = off)", 0.0f, G_MAXFLOAT,
+          DEFAULT_ANOMALY_RANGE_MARGIN, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_HOP,
+      g_param_spec_uint ("hop", "Hop",
+          "Audio only: frames between the starts of two tokens (0 = "
+          "frames-per-token). Any other value than frames-per-token makes "
+          "the element an analyser: the audio passes through unchanged and "
+          "every hop frames a window of frames-per-token frames is scored",
+          0, G_MAXINT, DEFAULT_HOP, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TOKENS_PROCESSED,
       g_param_spec_uint64 ("tokens-processed", "Tokens processed",
           "Tokens run through the layer since the element started",
@@ -312,6 +473,9 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
   trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_bitttt_transform_ip);
 
   gst_type_mark_as_plugin_api (GST_TYPE_BITTTT_RESET_ON, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_BITTTT_OBJECTIVE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_BITTTT_FEATURE_NORM, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_BITTTT_UPDATE, 0);
   gst_bitttt_surprise_meta_register ();
 }
 
@@ -328,6 +492,15 @@ gst_bitttt_init (GstBitTTT * self)
   self->post_messages = DEFAULT_POST_MESSAGES;
   self->interval = DEFAULT_INTERVAL;
   self->surprise_meta = DEFAULT_SURPRISE_META;
+  self->objective = DEFAULT_OBJECTIVE;
+  self->feature_norm = DEFAULT_FEATURE_NORM;
+  self->update = DEFAULT_UPDATE;
+  self->forget = DEFAULT_FORGET;
+  self->residual = DEFAULT_RESIDUAL;
+  self->anomaly_on = DEFAULT_ANOMALY;
+  self->anomaly_k = DEFAULT_ANOMALY_K;
+  self->anomaly_range_margin = DEFAULT_ANOMALY_RANGE_MARGIN;
+  self->hop_prop = DEFAULT_HOP;
   self->next_ts = GST_CLOCK_TIME_NONE;
 
   /* the engine writes its output over its input: never pass through */
@@ -339,11 +512,18 @@ static void
 gst_bitttt_free_arrays (GstBitTTT * self)
 {
   g_clear_pointer (&self->scratch, g_free);
+  g_clear_pointer (&self->score_scratch, g_free);
+  g_clear_pointer (&self->xcopy, g_free);
   g_clear_pointer (&self->token, g_free);
   g_clear_pointer (&self->hold, g_free);
   g_clear_pointer (&self->hold_tmp, g_free);
+  g_clear_pointer (&self->hist, g_free);
+  g_clear_pointer (&self->win, g_free);
   self->scratch_len = 0;
+  self->xcopy_tokens = 0;
   self->hold_len = 0;
+  self->hist_len = 0;
+  self->win_cap = 0;
   self->unproc = 0;
 }
 
@@ -353,6 +533,7 @@ gst_bitttt_finalize (GObject * object)
   GstBitTTT *self = GST_BITTTT (object);
 
   ttt_destroy (self->model);
+  ttt_anomaly_destroy (self->anomaly);
   gst_bitttt_free_arrays (self);
   g_free (self->state_location);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -396,6 +577,33 @@ gst_bitttt_set_property (GObject * object, guint prop_id,
       break;
     case PROP_SURPRISE_META:
       self->surprise_meta = g_value_get_boolean (value);
+      break;
+    case PROP_OBJECTIVE:
+      self->objective = g_value_get_enum (value);
+      break;
+    case PROP_FEATURE_NORM:
+      self->feature_norm = g_value_get_enum (value);
+      break;
+    case PROP_UPDATE:
+      self->update = g_value_get_enum (value);
+      break;
+    case PROP_FORGET:
+      self->forget = g_value_get_float (value);
+      break;
+    case PROP_RESIDUAL:
+      self->residual = g_value_get_boolean (value);
+      break;
+    case PROP_ANOMALY:
+      self->anomaly_on = g_value_get_boolean (value);
+      break;
+    case PROP_ANOMALY_K:
+      self->anomaly_k = g_value_get_float (value);
+      break;
+    case PROP_ANOMALY_RANGE_MARGIN:
+      self->anomaly_range_margin = g_value_get_float (value);
+      break;
+    case PROP_HOP:
+      self->hop_prop = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -442,6 +650,33 @@ gst_bitttt_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_SURPRISE_META:
       g_value_set_boolean (value, self->surprise_meta);
       break;
+    case PROP_OBJECTIVE:
+      g_value_set_enum (value, self->objective);
+      break;
+    case PROP_FEATURE_NORM:
+      g_value_set_enum (value, self->feature_norm);
+      break;
+    case PROP_UPDATE:
+      g_value_set_enum (value, self->update);
+      break;
+    case PROP_FORGET:
+      g_value_set_float (value, self->forget);
+      break;
+    case PROP_RESIDUAL:
+      g_value_set_boolean (value, self->residual);
+      break;
+    case PROP_ANOMALY:
+      g_value_set_boolean (value, self->anomaly_on);
+      break;
+    case PROP_ANOMALY_K:
+      g_value_set_float (value, self->anomaly_k);
+      break;
+    case PROP_ANOMALY_RANGE_MARGIN:
+      g_value_set_float (value, self->anomaly_range_margin);
+      break;
+    case PROP_HOP:
+      g_value_set_uint (value, self->hop_prop);
+      break;
     case PROP_TOKENS_PROCESSED:
       g_value_set_uint64 (value, self->tokens_processed);
       break;
@@ -477,6 +712,8 @@ gst_bitttt_reset_model (GstBitTTT * self, const gchar * why)
     return;
   GST_DEBUG_OBJECT (self, "resetting the learned state (%s)", why);
   err = ttt_reset (self->model);
+  if (err == TTT_OK && self->anomaly != NULL)
+    err = ttt_anomaly_reset (self->anomaly);
   if (err != TTT_OK)
     GST_ELEMENT_WARNING (self, LIBRARY, FAILED,
         ("Could not reset the Bit-TTT state: %s", ttt_strerror (err)), (NULL));
@@ -492,15 +729,19 @@ gst_bitttt_clear_interval (GstBitTTT * self)
   self->iv_engine_ns = 0;
   self->iv_sum = 0.0;
   self->iv_max = -INFINITY;
+  self->iv_anomaly = -INFINITY;
 }
 
 /* Back to an empty delay line: fpt - 1 frames of silence ahead of the
- * stream, nothing unprocessed. */
+ * stream, nothing unprocessed; the analyser starts a new first window. */
 static void
 gst_bitttt_clear_hold (GstBitTTT * self)
 {
   if (self->hold_len > 0)
     memset (self->hold, 0, self->hold_len * sizeof (gfloat));
+  if (self->hist_len > 0)
+    memset (self->hist, 0, self->hist_len * sizeof (gfloat));
+  self->hop_need = self->fpt;
   self->unproc = 0;
   self->have_data = FALSE;
   self->next_ts = GST_CLOCK_TIME_NONE;
@@ -577,18 +818,34 @@ parse_dimensions (const gchar * str, gsize * dim, gsize * tokens)
   return ok;
 }
 
-static gboolean
-gst_bitttt_alloc_arrays (GstBitTTT * self, gsize scratch_len, gsize hold_len)
+/* Everything the streaming path needs, sized for these caps: nothing is
+ * allocated per buffer unless the meta is on. */
+static void
+gst_bitttt_alloc_arrays (GstBitTTT * self, gsize scratch_len, gsize hold_len,
+    gsize hist_len)
 {
+  const gsize per_call = MAX (COPY_SCRATCH_FLOATS / self->dim, 1);
+  const gsize xcopy_tokens = self->anomaly != NULL &&
+      self->anomaly_range_margin > 0.0f ? MIN (per_call, scratch_len) : 0;
+  const gsize win_cap = self->analyser ? MIN (per_call, scratch_len) : 0;
+
   /* reallocate only what changed size: same-shape renegotiation keeps the
    * delay line's contents */
   if (scratch_len != self->scratch_len) {
     g_free (self->scratch);
+    g_free (self->score_scratch);
     self->scratch = g_new (gfloat, scratch_len);
+    self->score_scratch = g_new (gfloat, scratch_len);
     self->scratch_len = scratch_len;
   }
   g_free (self->token);
   self->token = g_new (gfloat, self->dim);
+  g_free (self->xcopy);
+  self->xcopy = xcopy_tokens ? g_new (gfloat, xcopy_tokens * self->dim) : NULL;
+  self->xcopy_tokens = xcopy_tokens;
+  g_free (self->win);
+  self->win = win_cap ? g_new (gfloat, win_cap * self->dim) : NULL;
+  self->win_cap = win_cap;
   if (hold_len != self->hold_len || self->hold == NULL) {
     g_free (self->hold);
     g_free (self->hold_tmp);
@@ -598,32 +855,103 @@ gst_bitttt_alloc_arrays (GstBitTTT * self, gsize scratch_len, gsize hold_len)
     self->unproc = 0;
     self->have_data = FALSE;
   }
-  return TRUE;
+  if (hist_len != self->hist_len || self->hist == NULL) {
+    g_free (self->hist);
+    self->hist = g_new0 (gfloat, MAX (hist_len, 1));
+    self->hist_len = hist_len;
+    self->hop_need = self->fpt;
+  }
+}
+
+static const gchar *
+enum_nick (GType type, gint value)
+{
+  GEnumClass *klass = g_type_class_ref (type);
+  GEnumValue *v = g_enum_get_value (klass, value);
+  const gchar *nick = v ? v->value_nick : "?";
+
+  /* registered statically: the nick outlives the class reference */
+  g_type_class_unref (klass);
+  return nick;
+}
+
+/* Which rule of docs/SPEC.md ("Objectives") a configuration breaks, if it
+ * is one the element knows of; the engine only says "invalid argument". */
+static const gchar *
+config_rule (const ttt_config * cfg)
+{
+  if (cfg->residual && cfg->objective != TTT_OBJECTIVE_MULTIVIEW)
+    return "residual is only defined for objective=multiview";
+  if (cfg->objective == TTT_OBJECTIVE_RECONSTRUCT &&
+      cfg->feature_norm == TTT_FEATURE_NORM_NONE &&
+      cfg->update != TTT_UPDATE_NLMS)
+    return "objective=reconstruct with feature-norm=none needs update=nlms "
+        "(its keys have a magnitude, so the gradient step is not stable)";
+  return "rejected by the engine";
 }
 
 static gboolean
 gst_bitttt_create_model (GstBitTTT * self, gboolean load)
 {
   ttt_config cfg;
+  ttt_anomaly_config acfg;
+  gboolean anomaly;
   gchar *path;
   int err;
 
   ttt_config_default (&cfg);
+  ttt_anomaly_config_default (&acfg);
   GST_OBJECT_LOCK (self);
   cfg.hidden_dim = self->dim;
   cfg.inner_lr = self->inner_lr;
   cfg.learning = self->learning;
   cfg.seed = self->seed;
+  cfg.objective = (uint32_t) self->objective;
+  cfg.feature_norm = (uint32_t) self->feature_norm;
+  cfg.update = (uint32_t) self->update;
+  cfg.forget = self->forget;
+  cfg.residual = self->residual ? 1 : 0;
+  anomaly = self->anomaly_on;
+  acfg.k = self->anomaly_k;
+  acfg.range_margin = self->anomaly_range_margin;
   path = load ? g_strdup (self->state_location) : NULL;
   GST_OBJECT_UNLOCK (self);
 
   err = ttt_create_ex (&cfg, &self->model);
+  if (err == TTT_ERR_INVALID_ARG) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        ("Invalid Bit-TTT configuration objective=%s feature-norm=%s "
+            "update=%s forget=%g residual=%s: %s",
+            enum_nick (GST_TYPE_BITTTT_OBJECTIVE, (gint) cfg.objective),
+            enum_nick (GST_TYPE_BITTTT_FEATURE_NORM, (gint) cfg.feature_norm),
+            enum_nick (GST_TYPE_BITTTT_UPDATE, (gint) cfg.update),
+            cfg.forget, cfg.residual ? "true" : "false", config_rule (&cfg)),
+        ("hidden dim %" G_GSIZE_FORMAT ", inner-lr %g", self->dim,
+            cfg.inner_lr));
+    g_free (path);
+    return FALSE;
+  }
   if (err != TTT_OK) {
     GST_ELEMENT_ERROR (self, LIBRARY, INIT,
         ("Could not create a Bit-TTT model with hidden dim %" G_GSIZE_FORMAT
             ": %s", self->dim, ttt_strerror (err)), (NULL));
     g_free (path);
     return FALSE;
+  }
+  /* the scorer lives and resets with the model: its history describes
+   * this model's surprises */
+  g_clear_pointer (&self->anomaly, ttt_anomaly_destroy);
+  if (anomaly) {
+    err = ttt_anomaly_create (&acfg, &self->anomaly);
+    if (err != TTT_OK) {
+      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+          ("Could not create the anomaly scorer (anomaly-k=%g "
+              "anomaly-range-margin=%g): %s", acfg.k, acfg.range_margin,
+              ttt_strerror (err)), (NULL));
+      g_clear_pointer (&self->model, ttt_destroy);
+      g_free (path);
+      return FALSE;
+    }
   }
   self->applied_lr = cfg.inner_lr;
   self->applied_learning = cfg.learning;
@@ -639,6 +967,7 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
           ("Could not load the Bit-TTT state from \"%s\": %s", path,
               ttt_strerror (err)), (NULL));
       g_clear_pointer (&self->model, ttt_destroy);
+      g_clear_pointer (&self->anomaly, ttt_anomaly_destroy);
       g_free (path);
       return FALSE;
     }
@@ -659,9 +988,10 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   GstBitTTT *self = GST_BITTTT (trans);
   GstStructure *s = gst_caps_get_structure (incaps, 0);
   gboolean is_audio = gst_structure_has_name (s, "audio/x-raw");
-  guint want_dim, fpt;
+  guint want_dim, fpt, hop;
+  gboolean analyser = FALSE, restart;
   GstBitTTTResetOn reset_on;
-  gsize dim = 0, tokens = 1, scratch_len, hold_len = 0;
+  gsize dim = 0, tokens = 1, scratch_len, hold_len = 0, hist_len = 0;
   gint rate = 0, channels = 0, fps_n = 0, fps_d = 1;
   GstClockTime latency = 0, old_latency;
 
@@ -669,6 +999,7 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   GST_OBJECT_LOCK (self);
   want_dim = self->hidden_dim;
   fpt = self->frames_per_token;
+  hop = self->hop_prop ? self->hop_prop : fpt;
   reset_on = self->reset_on;
   GST_OBJECT_UNLOCK (self);
 
@@ -691,9 +1022,16 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
               (guint) TTT_MAX_HIDDEN_DIM), (NULL));
       return FALSE;
     }
-    hold_len = (gsize) channels *(fpt - 1);
     scratch_len = AUDIO_SCRATCH_TOKENS;
-    latency = gst_util_uint64_scale_int (fpt - 1, GST_SECOND, rate);
+    analyser = hop != fpt;
+    if (analyser) {
+      /* windows are copies: the audio is untouched, so nothing is held
+       * back and no latency is added */
+      hist_len = (gsize) channels *(fpt - 1);
+    } else {
+      hold_len = (gsize) channels *(fpt - 1);
+      latency = gst_util_uint64_scale_int (fpt - 1, GST_SECOND, rate);
+    }
   } else {
     const gchar *dims = gst_structure_get_string (s, "dimensions");
 
@@ -724,9 +1062,12 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
     return FALSE;
   }
 
-  /* audio held under the old format must leave before the format changes */
-  if (self->is_audio && (!is_audio || rate != self->rate
-          || channels != self->channels || fpt != self->fpt))
+  /* audio held under the old format must leave before the format changes;
+   * the analyser's history is only valid in the same format */
+  restart = !self->is_audio || !is_audio || rate != self->rate
+      || channels != self->channels || fpt != self->fpt
+      || analyser != self->analyser || hop != self->hop;
+  if (self->is_audio && restart)
     gst_bitttt_drain (self);
 
   if (self->model != NULL && dim == self->dim) {
@@ -755,7 +1096,13 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   self->fpt = is_audio ? fpt : 1;
   self->fps_n = fps_n;
   self->fps_d = fps_d;
-  gst_bitttt_alloc_arrays (self, scratch_len, hold_len);
+  self->analyser = analyser;
+  self->hop = analyser ? hop : self->fpt;
+  gst_bitttt_alloc_arrays (self, scratch_len, hold_len, hist_len);
+  if (restart)
+    gst_bitttt_clear_hold (self);
+  if (!analyser)
+    gst_base_transform_set_passthrough (trans, FALSE);
 
   GST_OBJECT_LOCK (self);
   old_latency = self->latency;
@@ -765,8 +1112,9 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_latency (GST_OBJECT (self)));
 
-  GST_INFO_OBJECT (self, "D=%" G_GSIZE_FORMAT " (%s), kernel %s", dim,
-      is_audio ? "audio" : "tensor", ttt_get_kernel_name (self->model));
+  GST_INFO_OBJECT (self, "D=%" G_GSIZE_FORMAT " (%s%s), kernel %s", dim,
+      is_audio ? "audio" : "tensor", analyser ? ", analyser" : "",
+      ttt_get_kernel_name (self->model));
   return TRUE;
 }
 
@@ -795,6 +1143,7 @@ gst_bitttt_stop (GstBaseTransform * trans)
   if (self->model != NULL && self->dirty)
     ok = gst_bitttt_save_state (self);
   g_clear_pointer (&self->model, ttt_destroy);
+  g_clear_pointer (&self->anomaly, ttt_anomaly_destroy);
   gst_bitttt_free_arrays (self);
   GST_OBJECT_LOCK (self);
   self->kernel = NULL;
@@ -888,17 +1237,34 @@ to_running_time (GstBaseTransform * trans, GstClockTime ts)
 static void
 gst_bitttt_before_transform (GstBaseTransform * trans, GstBuffer * buf)
 {
+  GstBitTTT *self = GST_BITTTT (trans);
   GstClockTime stream_time = to_stream_time (trans, GST_BUFFER_PTS (buf));
+  gboolean meta;
 
   if (GST_CLOCK_TIME_IS_VALID (stream_time))
     gst_object_sync_values (GST_OBJECT (trans), stream_time);
+
+  /* the analyser only reads the audio: no writable copy is needed unless
+   * a meta has to be attached */
+  if (self->analyser) {
+    GST_OBJECT_LOCK (self);
+    meta = self->surprise_meta;
+    GST_OBJECT_UNLOCK (self);
+    gst_base_transform_set_passthrough (trans, !meta);
+  }
 }
 
 static void
-gst_bitttt_account (GstBitTTT * self, const gfloat * surprise, gsize n)
+gst_bitttt_account (GstBitTTT * self, const gfloat * surprise,
+    const gfloat * score, gsize n)
 {
   gsize i;
 
+  if (score != NULL) {
+    for (i = 0; i < n; i++)
+      if (score[i] > self->iv_anomaly)  /* false for NaN */
+        self->iv_anomaly = score[i];
+  }
   for (i = 0; i < n; i++) {
     const gfloat v = surprise[i];
     if (isfinite (v)) {
@@ -913,25 +1279,107 @@ gst_bitttt_account (GstBitTTT * self, const gfloat * surprise, gsize n)
   self->buf_tokens += n;
 }
 
-/* Runs n tokens in place. Surprises go to surp (n floats) when the meta
- * wants them all, else to the scratch array a chunk at a time. */
+/* Runs n tokens in place. Surprises (and anomaly scores) go to surp and
+ * score (n floats each) when the meta wants them all, else to the scratch
+ * arrays a chunk at a time. The range rule reads the tokens' input values,
+ * so with it a chunk is first copied aside. */
 static int
-gst_bitttt_run (GstBitTTT * self, gfloat * data, gsize n, gfloat * surp)
+gst_bitttt_run (GstBitTTT * self, gfloat * data, gsize n, gfloat * surp,
+    gfloat * score)
 {
   while (n > 0) {
-    const gsize chunk = surp ? n : MIN (n, self->scratch_len);
+    gsize chunk = surp ? n : MIN (n, self->scratch_len);
     gfloat *s = surp ? surp : self->scratch;
-    const GstClockTime t0 = gst_util_get_timestamp ();
-    const int err = ttt_forward_ex (self->model, data, chunk, data, s);
+    gfloat *a = score ? score : self->score_scratch;
+    const gfloat *x = NULL;
+    GstClockTime t0;
+    int err;
 
+    if (self->xcopy_tokens > 0) {
+      chunk = MIN (chunk, self->xcopy_tokens);
+      memcpy (self->xcopy, data, chunk * self->dim * sizeof (gfloat));
+      x = self->xcopy;
+    }
+    t0 = gst_util_get_timestamp ();
+    err = ttt_forward_ex (self->model, data, chunk, data, s);
+    if (err == TTT_OK && self->anomaly != NULL)
+      err = ttt_anomaly_update (self->anomaly, s, x, x ? self->dim : 0,
+          chunk, a, NULL);
     self->iv_engine_ns += gst_util_get_timestamp () - t0;
     if (err != TTT_OK)
       return err;
-    gst_bitttt_account (self, s, chunk);
+    gst_bitttt_account (self, s, self->anomaly ? a : NULL, chunk);
     data += chunk * self->dim;
     n -= chunk;
     if (surp)
       surp += chunk;
+    if (score)
+      score += chunk;
+  }
+  return TTT_OK;
+}
+
+/* Windows whose last frame is in this buffer: the next one ends hop_need
+ * frames in, then one every hop frames. */
+static gsize
+gst_bitttt_hop_windows (GstBitTTT * self, gsize frames)
+{
+  return frames >= self->hop_need ?
+      1 + (frames - self->hop_need) / self->hop : 0;
+}
+
+/*
+ * Analyser: the buffer (frames frames at b) is only read. Window w covers
+ * stream frames [w * hop, w * hop + fpt); it is complete when its last
+ * frame arrives, and its first frames may come from hist, the fpt - 1
+ * frames before this buffer. Windows are copied into win and run a batch
+ * at a time; the engine's output is discarded.
+ */
+static int
+gst_bitttt_process_hop (GstBitTTT * self, const gfloat * b, gsize frames,
+    gfloat * surp, gfloat * score)
+{
+  const gsize ch = (gsize) self->channels, fpt = self->fpt;
+  const gsize dim = self->dim, keep = fpt - 1;
+  gsize pos = 0, k = 0;
+  int err;
+
+  while (frames - pos >= self->hop_need) {
+    const gsize end = pos + self->hop_need;     /* >= 1 */
+    gfloat *w = self->win + k * dim;
+
+    if (end < fpt) {
+      const gsize old = fpt - end;      /* <= keep */
+      memcpy (w, self->hist + (keep - old) * ch, old * ch * sizeof (gfloat));
+      memcpy (w + old * ch, b, end * ch * sizeof (gfloat));
+    } else {
+      memcpy (w, b + (end - fpt) * ch, dim * sizeof (gfloat));
+    }
+    pos = end;
+    self->hop_need = self->hop;
+    if (++k == self->win_cap || frames - pos < self->hop_need) {
+      err = gst_bitttt_run (self, self->win, k, surp, score);
+      if (err != TTT_OK)
+        return err;
+      if (surp)
+        surp += k;
+      if (score)
+        score += k;
+      k = 0;
+    }
+  }
+  self->hop_need -= frames - pos;
+
+  if (keep > 0) {
+    if (frames >= keep) {
+      memcpy (self->hist, b + (frames - keep) * ch,
+          keep * ch * sizeof (gfloat));
+    } else {
+      memmove (self->hist, self->hist + frames * ch,
+          (keep - frames) * ch * sizeof (gfloat));
+      memcpy (self->hist + (keep - frames) * ch, b,
+          frames * ch * sizeof (gfloat));
+    }
   }
   return TTT_OK;
 }
@@ -947,7 +1395,7 @@ gst_bitttt_run (GstBitTTT * self, gfloat * data, gsize n, gfloat * surp)
  */
 static int
 gst_bitttt_process_audio (GstBitTTT * self, gfloat * b, gsize len,
-    gfloat * surp)
+    gfloat * surp, gfloat * score)
 {
   const gsize dim = self->dim, k = self->hold_len;
   gfloat *h = self->hold;
@@ -960,7 +1408,7 @@ gst_bitttt_process_audio (GstBitTTT * self, gfloat * b, gsize len,
     if (u > 0) {
       memcpy (self->token, h + k - u, u * sizeof (gfloat));
       memcpy (self->token + u, b, (dim - u) * sizeof (gfloat));
-      err = gst_bitttt_run (self, self->token, 1, surp);
+      err = gst_bitttt_run (self, self->token, 1, surp, score);
       if (err != TTT_OK)
         return err;
       memcpy (h + k - u, self->token, u * sizeof (gfloat));
@@ -968,10 +1416,12 @@ gst_bitttt_process_audio (GstBitTTT * self, gfloat * b, gsize len,
       o = dim - u;
       if (surp)
         surp++;
+      if (score)
+        score++;
     }
     m = (len - o) / dim;
     if (m > 0) {
-      err = gst_bitttt_run (self, b + o, m, surp);
+      err = gst_bitttt_run (self, b + o, m, surp, score);
       if (err != TTT_OK)
         return err;
     }
@@ -1009,6 +1459,7 @@ gst_bitttt_post_interval (GstBitTTT * self)
       && GST_CLOCK_TIME_IS_VALID (end) && end >= start;
   const gdouble mean = self->iv_finite ? self->iv_sum / self->iv_finite : NAN;
   const gdouble max = self->iv_finite ? self->iv_max : NAN;
+  const gdouble anomaly = isfinite (self->iv_anomaly) ? self->iv_anomaly : NAN;
   const gdouble tps = self->iv_engine_ns ?
       self->iv_tokens * (gdouble) GST_SECOND / self->iv_engine_ns : 0.0;
   GstStructure *s;
@@ -1022,7 +1473,8 @@ gst_bitttt_post_interval (GstBitTTT * self)
       "mean-surprise", G_TYPE_DOUBLE, mean,
       "max-surprise", G_TYPE_DOUBLE, max,
       "skipped", G_TYPE_UINT64, self->iv_skipped,
-      "tokens-per-second", G_TYPE_DOUBLE, tps, NULL);
+      "tokens-per-second", G_TYPE_DOUBLE, tps,
+      "anomaly", G_TYPE_DOUBLE, anomaly, NULL);
   gst_bitttt_clear_interval (self);
   gst_element_post_message (GST_ELEMENT (self),
       gst_message_new_element (GST_OBJECT (self), s));
@@ -1073,7 +1525,7 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   guint64 interval, offset = 0;
   GstMapInfo map;
   gsize len, n, frames = 0;
-  gfloat *surp = NULL;
+  gfloat *surp = NULL, *score = NULL;
   int err = TTT_OK;
 
   if (G_UNLIKELY (self->model == NULL)) {
@@ -1116,7 +1568,13 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     return GST_FLOW_ERROR;
   }
 
-  if (!gst_buffer_map (buf, &map, GST_MAP_READWRITE)) {
+  /* the analyser may be in passthrough: it reads a possibly shared buffer,
+   * and adds a meta only when the buffer is its own (surprise-meta set
+   * after before_transform chose passthrough: no meta for this buffer) */
+  if (self->analyser && want_meta && !gst_buffer_is_writable (buf))
+    want_meta = FALSE;
+  if (!gst_buffer_map (buf, &map,
+          self->analyser ? GST_MAP_READ : GST_MAP_READWRITE)) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("Could not map the buffer"),
         (NULL));
     return GST_FLOW_ERROR;
@@ -1133,7 +1591,8 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
       return GST_FLOW_ERROR;
     }
     frames = map.size / frame_bytes;
-    n = (self->unproc + len) / self->dim;
+    n = self->analyser ? gst_bitttt_hop_windows (self, frames)
+        : (self->unproc + len) / self->dim;
   } else {
     const gsize token_bytes = self->dim * sizeof (gfloat);
     if (map.size % token_bytes != 0) {
@@ -1152,6 +1611,8 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     ttt_stats st;
     /* opt-in: the meta owns one array per buffer */
     surp = g_new (gfloat, MAX (n, 1));
+    if (self->anomaly != NULL)
+      score = g_new (gfloat, MAX (n, 1));
     if (ttt_get_stats (self->model, &st) == TTT_OK)
       offset = st.tokens_seen;
   }
@@ -1162,14 +1623,20 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
       self->next_ts = GST_BUFFER_PTS (buf) + (GST_BUFFER_DURATION_IS_VALID (buf)
           ? GST_BUFFER_DURATION (buf)
           : gst_util_uint64_scale_int (frames, GST_SECOND, self->rate));
-    err = gst_bitttt_process_audio (self, (gfloat *) map.data, len, surp);
+    if (self->analyser)
+      err = gst_bitttt_process_hop (self, (const gfloat *) map.data, frames,
+          surp, score);
+    else
+      err = gst_bitttt_process_audio (self, (gfloat *) map.data, len, surp,
+          score);
   } else if (n > 0) {
-    err = gst_bitttt_run (self, (gfloat *) map.data, n, surp);
+    err = gst_bitttt_run (self, (gfloat *) map.data, n, surp, score);
   }
   gst_buffer_unmap (buf, &map);
 
   if (err != TTT_OK) {
     g_free (surp);
+    g_free (score);
     GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
         ("Bit-TTT forward failed: %s", ttt_strerror (err)), (NULL));
     return GST_FLOW_ERROR;
@@ -1184,7 +1651,7 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
 
   if (want_meta)
     gst_bitttt_surprise_meta_add (buf, offset, self->buf_skipped, surp,
-        self->buf_tokens);
+        score, self->buf_tokens);
 
   if (post)
     gst_bitttt_interval (self, buf, frames, interval);
