@@ -27,7 +27,7 @@
  * count so a run lasts >= 0.2 s.
  *
  *   bench_pipeline [--quick] [--check] [--streams S] [--runs R]
- *                  [--dim D] [--tpb N] [--cpu-clock]
+ *                  [--dim D] [--tpb N] [--cpu-clock] [--streams-only]
  *     --quick    D 64 and 1024, N 1 and 256, 5 runs (meson benchmark)
  *     --check    exit 1 unless: for N >= 256 bitttt reaches 90% of the
  *                engine's tokens/s, and at N = 1, D = 64 the bitttt pipeline
@@ -35,6 +35,7 @@
  *     --streams S  also run S independent pipelines (and S engine threads)
  *                at once and report aggregate tokens/s against one stream
  *
+ *     --streams-only  skip the main table
  *     --dim, --tpb  only this D / this N (for profiling one shape)
  *     --cpu-clock  time with the timing thread's CPU clock instead of the
  *                wall clock (tables only; --streams always uses the wall)
@@ -55,7 +56,7 @@
 
 #define RING_BYTES (4u << 20)
 #define MIN_RUN_S 0.2
-#define TARGET_RUN_S 0.3
+#define TARGET_RUN_S 0.35
 #define MAX_RUNS 15
 
 /* CLOCK_THREAD_CPUTIME_ID with --cpu-clock: a pipeline without queues does
@@ -435,7 +436,7 @@ same_as_engine (Ring * ring)
 static guint64
 calibrate (Ring * ring, enum variant v)
 {
-  guint64 nbuf = MAX (200, 20000 / ring->tpb);
+  guint64 nbuf = MAX (3, 4096 / ring->tpb);
   double t;
 
   for (;;) {
@@ -470,6 +471,11 @@ typedef struct
   gsize dim, tpb;
   double tok_s[NVARIANTS];      /* medians */
   double buf_ns[NVARIANTS];
+  /* medians of the ratios within each round of runs (a round times every
+   * variant back to back, so a slow spell of a shared machine mostly
+   * cancels out) */
+  double bt_eng, btm_eng, bt_id, bt_minus_id_ns;
+  double bt_eng_lo, bt_eng_hi;  /* quartiles of bitttt/engine */
   double short_runs;            /* runs under MIN_RUN_S */
 } Row;
 
@@ -478,7 +484,7 @@ measure (Row * row, int runs)
 {
   Ring ring;
   guint64 nbuf[NVARIANTS];
-  double t[NVARIANTS][MAX_RUNS];
+  double t[NVARIANTS][MAX_RUNS], q[4][MAX_RUNS];
   int v, r;
 
   if (!ring_init (&ring, row->dim, row->tpb, 0x2545f491u ^ row->dim))
@@ -493,12 +499,28 @@ measure (Row * row, int runs)
   for (r = 0; r < runs; r++)
     for (v = 0; v < NVARIANTS; v++) {
       double s = run_variant (&ring, v, nbuf[v]);
+      /* the machine sped up since calibration: a longer run instead */
+      while (s > 0 && s < MIN_RUN_S) {
+        row->short_runs++;
+        nbuf[v] = (guint64) (nbuf[v] * TARGET_RUN_S / s) + 1;
+        s = run_variant (&ring, v, nbuf[v]);
+      }
       if (s <= 0)
         return FALSE;
-      if (s < MIN_RUN_S)
-        row->short_runs++;
       t[v][r] = s / (double) (nbuf[v] - 1);     /* seconds per buffer */
     }
+  for (r = 0; r < runs; r++) {
+    q[0][r] = t[V_ENGINE][r] / t[V_BITTTT][r];
+    q[1][r] = t[V_ENGINE][r] / t[V_BITTTT_MSG][r];
+    q[2][r] = t[V_BITTTT][r] / t[V_IDENTITY][r];
+    q[3][r] = 1e9 * (t[V_BITTTT][r] - t[V_IDENTITY][r]);
+  }
+  row->bt_eng = median (q[0], runs);     /* sorts q[0] */
+  row->bt_eng_lo = q[0][runs / 4];
+  row->bt_eng_hi = q[0][runs - 1 - runs / 4];
+  row->btm_eng = median (q[1], runs);
+  row->bt_id = median (q[2], runs);
+  row->bt_minus_id_ns = median (q[3], runs);
   for (v = 0; v < NVARIANTS; v++) {
     row->buf_ns[v] = 1e9 * median (t[v], runs);
     row->tok_s[v] = row->tpb * 1e9 / row->buf_ns[v];
@@ -510,26 +532,25 @@ measure (Row * row, int runs)
 static void
 print_header (void)
 {
-  printf ("%5s %5s | %12s %12s %12s %12s | %10s %10s | %7s %7s | %9s %7s\n",
-      "D", "N", "engine", "bitttt", "bitttt+msg", "identity",
-      "bitttt", "identity", "bt/eng", "btm/eng", "bt-id ns", "bt/id");
-  printf ("%5s %5s | %12s %12s %12s %12s | %10s %10s | %7s %7s | %9s %7s\n",
-      "", "tok/buf", "tok/s", "tok/s", "tok/s", "tok/s", "buf/s", "buf/s",
-      "", "", "per buf", "per buf");
+  printf ("%5s %5s | %10s %10s %10s %11s | %8s %8s | %6s %10s %7s | %9s %6s"
+      "\n", "D", "N", "engine", "bitttt", "bitttt+msg", "identity",
+      "bitttt", "identity", "bt/eng", "(quartiles)", "btm/eng", "bt-id ns",
+      "bt/id");
+  printf ("%5s %5s | %10s %10s %10s %11s | %8s %8s | %6s %10s %7s | %9s %6s"
+      "\n", "", "tok/buf", "tok/s", "tok/s", "tok/s", "tok/s", "buf/s",
+      "buf/s", "", "", "", "per buf", "");
 }
 
 static void
 print_row (const Row * w)
 {
-  printf ("%5zu %5zu | %12.0f %12.0f %12.0f %12.0f | %10.0f %10.0f | "
-      "%6.1f%% %6.1f%% | %9.0f %7.2f\n", w->dim, w->tpb,
+  printf ("%5zu %5zu | %10.0f %10.0f %10.0f %11.0f | %8.0f %8.0f | "
+      "%5.1f%% %4.0f-%4.0f%% %6.1f%% | %9.0f %6.2f\n", w->dim, w->tpb,
       w->tok_s[V_ENGINE], w->tok_s[V_BITTTT], w->tok_s[V_BITTTT_MSG],
       w->tok_s[V_IDENTITY], 1e9 / w->buf_ns[V_BITTTT],
       1e9 / w->buf_ns[V_IDENTITY],
-      100.0 * w->tok_s[V_BITTTT] / w->tok_s[V_ENGINE],
-      100.0 * w->tok_s[V_BITTTT_MSG] / w->tok_s[V_ENGINE],
-      w->buf_ns[V_BITTTT] - w->buf_ns[V_IDENTITY],
-      w->buf_ns[V_BITTTT] / w->buf_ns[V_IDENTITY]);
+      100.0 * w->bt_eng, 100.0 * w->bt_eng_lo, 100.0 * w->bt_eng_hi,
+      100.0 * w->btm_eng, w->bt_minus_id_ns, w->bt_id);
   fflush (stdout);
 }
 
@@ -615,10 +636,12 @@ streams_table (int S, int runs)
       " each stream its own model, ring and thread\n", S, runs);
   printf ("%5s %5s %-8s | %12s %12s | %7s\n", "D", "N", "", "1 stream",
       "aggregate", "scaling");
+  printf ("%5s %5s %-8s | %12s %12s | %7s\n", "", "tok/buf", "", "tok/s",
+      "tok/s", "(median of rounds)");
   for (k = 0; k < G_N_ELEMENTS (shapes); k++)
     for (vi = 0; vi < 2; vi++) {
       Ring rings[8];
-      double one[MAX_RUNS], many[MAX_RUNS];
+      double one[MAX_RUNS], many[MAX_RUNS], scale[MAX_RUNS];
       guint64 nbuf;
 
       for (i = 0; i < S; i++)
@@ -632,11 +655,12 @@ streams_table (int S, int runs)
         many[r] = run_streams (rings, S, vs[vi], nbuf);
         if (one[r] <= 0 || many[r] <= 0)
           return FALSE;
+        scale[r] = many[r] / one[r];
       }
       {
         const double a = median (one, runs), b = median (many, runs);
         printf ("%5zu %5zu %-8s | %12.0f %12.0f | %6.2fx\n", shapes[k][0],
-            shapes[k][1], variant_name[vs[vi]], a, b, b / a);
+            shapes[k][1], variant_name[vs[vi]], a, b, median (scale, runs));
         fflush (stdout);
       }
       for (i = 0; i < S; i++)
@@ -654,7 +678,7 @@ main (int argc, char **argv)
   1, 256};
   const gsize *dims = dims_full, *tpbs = tpb_full;
   gsize ndims = 3, ntpb = 4, i, j, one_dim[1] = { 0 }, one_tpb[1] = { 0 };
-  int quick = 0, check = 0, streams = 0, runs = 7, a, fails = 0;
+  int quick = 0, check = 0, streams = 0, runs = 9, a, fails = 0;
   const gchar *dir = g_getenv ("BITTTT_PLUGIN_DIR");
   GstPluginFeature *f;
   Row *rows;
@@ -668,6 +692,8 @@ main (int argc, char **argv)
       streams = atoi (argv[++a]);
     else if (!strcmp (argv[a], "--runs") && a + 1 < argc)
       runs = atoi (argv[++a]);
+    else if (!strcmp (argv[a], "--streams-only"))
+      ntpb = 0;
     else if (!strcmp (argv[a], "--cpu-clock"))
       bench_clock = CLOCK_THREAD_CPUTIME_ID;
     else if (!strcmp (argv[a], "--dim") && a + 1 < argc)
@@ -676,11 +702,11 @@ main (int argc, char **argv)
       one_tpb[0] = (gsize) atoi (argv[++a]);
     else {
       fprintf (stderr, "usage: %s [--quick] [--check] [--streams S] "
-          "[--runs R] [--dim D] [--tpb N] [--cpu-clock]\n", argv[0]);
+          "[--runs R] [--dim D] [--tpb N] [--cpu-clock] [--streams-only]\n", argv[0]);
       return 2;
     }
   }
-  if (quick) {
+  if (quick && ntpb > 0) {
     dims = dims_quick;
     tpbs = tpb_quick;
     ndims = ntpb = 2;
@@ -690,7 +716,7 @@ main (int argc, char **argv)
     dims = one_dim;
     ndims = 1;
   }
-  if (one_tpb[0] > 0) {
+  if (one_tpb[0] > 0 && ntpb > 0) {
     tpbs = one_tpb;
     ntpb = 1;
   }
@@ -713,12 +739,14 @@ main (int argc, char **argv)
   printf ("# bitttt from %s\n", gst_plugin_feature_get_plugin_name (f));
   gst_object_unref (f);
 
-  rows = g_new0 (Row, ndims * ntpb);
-  printf ("# median of %d runs (>= %.1f s each) after a warm-up; ring %u MiB"
+  rows = g_new0 (Row, MAX (ndims * ntpb, 1));
+  if (ntpb > 0)
+    printf ("# median of %d runs (>= %.1f s each) after a warm-up; ring %u MiB"
       "; bitttt+msg = element defaults, 1 ms stream time per token; %s\n",
       runs, MIN_RUN_S, RING_BYTES >> 20,
       bench_clock == CLOCK_MONOTONIC ? "wall clock" : "thread CPU clock");
-  print_header ();
+  if (ntpb > 0)
+    print_header ();
   for (i = 0; i < ndims; i++)
     for (j = 0; j < ntpb; j++) {
       Row *w = &rows[i * ntpb + j];
@@ -731,7 +759,7 @@ main (int argc, char **argv)
       }
       print_row (w);
       if (w->short_runs > 0)
-        printf ("#   (%g timed runs were shorter than %.1f s)\n",
+        printf ("#   (%g runs under %.1f s were run again, longer)\n",
             w->short_runs, MIN_RUN_S);
     }
   bench_clock = CLOCK_MONOTONIC;
@@ -744,14 +772,14 @@ main (int argc, char **argv)
     for (i = 0; i < ndims * ntpb; i++) {
       const Row *w = &rows[i];
       if (w->tpb >= 256) {
-        const double r = w->tok_s[V_BITTTT] / w->tok_s[V_ENGINE];
+        const double r = w->bt_eng;
         const int ok = r >= 0.9;
         printf ("%s: D=%zu N=%zu bitttt/engine tokens/s %.1f%% (>= 90%%)\n",
             ok ? "PASS" : "FAIL", w->dim, w->tpb, 100 * r);
         fails += !ok;
       }
       if (w->tpb == 1 && w->dim == 64) {
-        const double r = w->buf_ns[V_BITTTT] / w->buf_ns[V_IDENTITY];
+        const double r = w->bt_id;
         const int ok = r <= 2.0;
         printf ("%s: D=%zu N=1 bitttt/identity per-buffer cost %.2fx "
             "(<= 2x)\n", ok ? "PASS" : "FAIL", w->dim, r);
