@@ -28,7 +28,7 @@ struct ttt_model {
 
     size_t D, d;
     size_t Dq, dq;           /* int8 row strides: D, d rounded up to 64 */
-    size_t ws;               /* float row stride of W: d rounded up to 16 */
+    size_t ws;               /* float column stride of W: d rounded up to 16 */
     float s_down, s_up;      /* projection scales */
     uint64_t proj_hash;      /* identity of the projections, saved in state */
 
@@ -43,7 +43,7 @@ struct ttt_model {
     uint64_t ident;          /* state identity flags (TTT_IDENT_*), 0 for the original */
 
     /* learned state */
-    float *W;                /* d x ws */
+    float *W;                /* by columns: W[i][j] at W[j * ws + i] */
     int pending;             /* pend_c/pend_f hold an update not yet in W */
     float *pend_c;           /* the step c of the last learned token */
     float *pend_f;           /* the key it was learned with */

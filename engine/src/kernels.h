@@ -1,8 +1,8 @@
 /*
  * The kernel table: the few loops that carry nearly all of the work, as pure
  * functions on plain arrays (no allocation, no global state). kernels_scalar.c
- * is the semantic reference; every ISA file must give the same integers
- * exactly and the same floats within rounding (tests/engine/checkasm.c).
+ * is the semantic reference; every ISA file must give the same results bit
+ * for bit, integers and floats alike (tests/engine/checkasm.c).
  */
 #ifndef BITTTT_KERNELS_H
 #define BITTTT_KERNELS_H
@@ -32,17 +32,21 @@ typedef struct ttt_kernels {
                   const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                   int32_t *out, size_t ostride);
 
-    /* For each row i < d of W (row stride ws floats), in this order:
-     *   if c:  W[i][j] = W[i][j] * decay - c[i] * fo[j]    for j < d
-     *   if fn: p[i] = sum_j W[i][j] * fn[j]       (with the updated row)
-     * Doing both in one pass reads W once per token instead of twice. The
-     * update of a row must round the same way whether or not fn is given, so
-     * that splitting the work across calls never changes a result.
+    /* W is stored by columns: W[i][j] at Wt[j * ws + i] (ws >= d floats).
+     * For each column j < d, in this order:
+     *   if c:  W[i][j] = W[i][j] * decay - c[i] * fo[j]    for i < d
+     *   if fn: p[i] = p[i] + W[i][j] * fn[j]              for i < d
+     * with p[i] = +0 before column 0: every p[i] is summed over j from left
+     * to right, as the SPEC's reference order, yet the work runs across rows
+     * i, which SIMD does without any horizontal reduction. Products are
+     * rounded before they are added or subtracted (no fused multiply-add),
+     * so every ISA must give results bit-identical to the scalar kernel.
+     * Doing both in one pass reads W once per token instead of twice.
      * decay == 1 (no forgetting, the default) must keep the arithmetic of
-     * W[i][j] -= c[i] * fo[j] exactly: no multiply by 1 in another rounding
-     * order, so the original objective's results never move. decay is
-     * ignored when c is NULL. */
-    void (*update_predict)(float *W, size_t d, size_t ws, const float *c,
+     * W[i][j] -= c[i] * fo[j] exactly: no multiply by 1. decay is ignored
+     * when c is NULL. Entries of Wt past row d - 1 are neither read nor
+     * written. */
+    void (*update_predict)(float *Wt, size_t d, size_t ws, const float *c,
                            const float *fo, float decay, const float *fn, float *p);
 
     /* out[i] = x[i] + (float)acc[i] * g; out may equal x. */

@@ -50,26 +50,28 @@ static void tgemm_c(const uint8_t *w, size_t wstride, size_t rows, size_t cols,
     }
 }
 
-static void update_predict_c(float *W, size_t d, size_t ws, const float *c,
+static void update_predict_c(float *Wt, size_t d, size_t ws, const float *c,
                              const float *fo, float decay, const float *fn, float *p)
 {
-    for (size_t i = 0; i < d; i++) {
-        float *row = W + i * ws;
+    if (fn)
+        for (size_t i = 0; i < d; i++)
+            p[i] = 0.0f;
+    for (size_t j = 0; j < d; j++) {
+        float *col = Wt + j * ws;
         if (c && decay == 1.0f) {
-            const float ci = c[i];
-            for (size_t j = 0; j < d; j++)
-                row[j] -= ci * fo[j];
+            const float fj = fo[j];
+            for (size_t i = 0; i < d; i++)
+                col[i] -= c[i] * fj;
         } else if (c) {
             /* three roundings (the build forbids contraction): the SPEC order */
-            const float ci = c[i];
-            for (size_t j = 0; j < d; j++)
-                row[j] = row[j] * decay - ci * fo[j];
+            const float fj = fo[j];
+            for (size_t i = 0; i < d; i++)
+                col[i] = col[i] * decay - c[i] * fj;
         }
         if (fn) {
-            float acc = 0.0f;
-            for (size_t j = 0; j < d; j++)
-                acc += row[j] * fn[j];
-            p[i] = acc;
+            const float fj = fn[j];
+            for (size_t i = 0; i < d; i++)
+                p[i] += col[i] * fj;
         }
     }
 }

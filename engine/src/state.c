@@ -30,6 +30,11 @@
 #define STATE_HEADER 64u
 #define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
 
+/* The file holds W row-major, the model by columns (kernels.h). The
+ * transpose goes a band of rows at a time: the band's file lines stay in
+ * cache while every column passes. */
+#define W_BAND 32u
+
 static void put32(unsigned char *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -114,14 +119,17 @@ int ttt_state_save(ttt_model *m, void *buf, size_t cap, size_t *written)
     put64(p + 48, m->stats.tokens_skipped);
     put64(p + 56, m->ident);
     unsigned char *w = p + STATE_HEADER;
-    for (size_t i = 0; i < m->d; i++) {
+    for (size_t i0 = 0; i0 < m->d; i0 += W_BAND) {
+        const size_t i1 = i0 + W_BAND < m->d ? i0 + W_BAND : m->d;
         for (size_t j = 0; j < m->d; j++) {
-            uint32_t b;
-            memcpy(&b, &m->W[i * m->ws + j], 4);
-            put32(w, b);
-            w += 4;
+            for (size_t i = i0; i < i1; i++) {
+                uint32_t b;
+                memcpy(&b, &m->W[j * m->ws + i], 4);
+                put32(w + 4 * (i * m->d + j), b);
+            }
         }
     }
+    w += 4 * m->d * m->d;
     if (ident_has_prev(m->ident)) {
         for (size_t j = 0; j < m->d; j++) {
             uint32_t b;
@@ -181,10 +189,13 @@ int ttt_state_load(ttt_model *m, const void *buf, size_t len)
     }
 
     /* everything is valid: only now touch the model */
-    for (size_t i = 0; i < d; i++) {
+    for (size_t i0 = 0; i0 < d; i0 += W_BAND) {
+        const size_t i1 = i0 + W_BAND < d ? i0 + W_BAND : d;
         for (size_t j = 0; j < d; j++) {
-            uint32_t b = get32(w + 4 * (i * d + j));
-            memcpy(&m->W[i * m->ws + j], &b, 4);
+            for (size_t i = i0; i < i1; i++) {
+                uint32_t b = get32(w + 4 * (i * d + j));
+                memcpy(&m->W[j * m->ws + i], &b, 4);
+            }
         }
     }
     if (ident_has_prev(ident)) {

@@ -185,94 +185,98 @@ static void tgemm_avx2(const uint8_t *w, size_t wstride, size_t rows, size_t col
 }
 
 /*
- * update_predict on NR rows at once (4, or 1 for the last rows). The update
- * is fnmadd (one rounding: w - c*f exactly rounded) on both the fused and the
- * update-only path, so the two always agree. With forgetting (DK), W is
- * first multiplied by decay, its own rounding, again on both paths alike.
- * Columns beyond d are masked: they are neither read nor written.
+ * update_predict on NV vectors of 8 rows (NV <= 4: c and p stay in
+ * registers), walking every column of W (stored by columns). Each p lane is
+ * its row's sum in column order, so the result is the scalar one bit for
+ * bit: products are rounded and then added (mul + add, never fma). On Zen 3
+ * and recent Intel the multiplies and the adds issue on separate pipes, so
+ * this costs about what fma would; stores bound the update either way.
+ * MASKED: the last vector holds fewer than 8 rows; the others are neither
+ * read nor written.
  */
-AI void up_rows(int NR, int UP, int DK, int PR, float *W, size_t ws, size_t d, const float *c,
-                const float *fo, float decay, const float *fn, float *p)
+AI void up_chunk(int NV, int MASKED, int UP, int DK, int PR, float *Wt, size_t ws, size_t d,
+                 size_t nlast, const float *c, const float *fo, float decay, const float *fn, float *p)
 {
     const __m256 dv = _mm256_set1_ps(decay);
-    __m256 ci[4], acc[4];
-    for (int k = 0; k < NR; k++) {
+    const __m256i m = lane_mask(nlast);
+    __m256 cv[4], acc[4];
+    for (int k = 0; k < NV; k++) {
+        const int mk = MASKED && k == NV - 1;
         if (UP)
-            ci[k] = _mm256_set1_ps(c[k]);
+            cv[k] = mk ? _mm256_maskload_ps(c + 8 * k, m) : _mm256_loadu_ps(c + 8 * k);
         acc[k] = _mm256_setzero_ps();
     }
-    size_t j = 0;
-    for (; j + 8 <= d; j += 8) {
-        const __m256 a = UP ? _mm256_loadu_ps(fo + j) : _mm256_setzero_ps();
-        const __m256 b = PR ? _mm256_loadu_ps(fn + j) : _mm256_setzero_ps();
-        for (int k = 0; k < NR; k++) {
-            float *row = W + k * ws + j;
-            __m256 x = _mm256_loadu_ps(row);
+    for (size_t j = 0; j < d; j++) {
+        float *col = Wt + j * ws;
+        const __m256 a = UP ? _mm256_broadcast_ss(fo + j) : _mm256_setzero_ps();
+        const __m256 b = PR ? _mm256_broadcast_ss(fn + j) : _mm256_setzero_ps();
+        for (int k = 0; k < NV; k++) {
+            const int mk = MASKED && k == NV - 1;
+            __m256 x = mk ? _mm256_maskload_ps(col + 8 * k, m) : _mm256_loadu_ps(col + 8 * k);
             if (UP) {
                 if (DK)
                     x = _mm256_mul_ps(x, dv);
-                x = _mm256_fnmadd_ps(ci[k], a, x);
-                _mm256_storeu_ps(row, x);
+                x = _mm256_sub_ps(x, _mm256_mul_ps(cv[k], a));
+                if (mk)
+                    _mm256_maskstore_ps(col + 8 * k, m, x);
+                else
+                    _mm256_storeu_ps(col + 8 * k, x);
             }
             if (PR)
-                acc[k] = _mm256_fmadd_ps(x, b, acc[k]);
+                acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(x, b));
         }
     }
-    if (j < d) {
-        const __m256i m = lane_mask(d - j);
-        const __m256 a = UP ? _mm256_maskload_ps(fo + j, m) : _mm256_setzero_ps();
-        const __m256 b = PR ? _mm256_maskload_ps(fn + j, m) : _mm256_setzero_ps();
-        for (int k = 0; k < NR; k++) {
-            float *row = W + k * ws + j;
-            __m256 x = _mm256_maskload_ps(row, m);
-            if (UP) {
-                if (DK)
-                    x = _mm256_mul_ps(x, dv);
-                x = _mm256_fnmadd_ps(ci[k], a, x);
-                _mm256_maskstore_ps(row, m, x);
-            }
-            if (PR)
-                acc[k] = _mm256_fmadd_ps(x, b, acc[k]);
+    if (PR)
+        for (int k = 0; k < NV; k++) {
+            if (MASKED && k == NV - 1)
+                _mm256_maskstore_ps(p + 8 * k, m, acc[k]);
+            else
+                _mm256_storeu_ps(p + 8 * k, acc[k]);
         }
-    }
-    if (!PR)
-        return;
-    if (NR == 4) {
-        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
-        _mm_storeu_ps(p, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
-    } else {
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc[0]), _mm256_extractf128_ps(acc[0], 1));
-        s = _mm_hadd_ps(s, s);
-        s = _mm_hadd_ps(s, s);
-        p[0] = _mm_cvtss_f32(s);
-    }
 }
 
-AI void up_all(int UP, int DK, int PR, float *W, size_t d, size_t ws, const float *c,
+AI void up_all(int UP, int DK, int PR, float *Wt, size_t d, size_t ws, const float *c,
                const float *fo, float decay, const float *fn, float *p)
 {
     size_t i = 0;
-    for (; i + 4 <= d; i += 4)
-        up_rows(4, UP, DK, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
-    for (; i < d; i++)
-        up_rows(1, UP, DK, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
+    for (; i + 32 <= d; i += 32)
+        up_chunk(4, 0, UP, DK, PR, Wt + i, ws, d, 8, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
+    if (i == d)
+        return;
+    const size_t nv = (d - i + 7) / 8, nlast = d - i - 8 * (nv - 1);
+    float *w = Wt + i;
+    const float *ci = UP ? c + i : NULL;
+    float *pi = PR ? p + i : NULL;
+#define UP_REST(NV)                                                                     \
+    if (nlast == 8)                                                                     \
+        up_chunk(NV, 0, UP, DK, PR, w, ws, d, nlast, ci, fo, decay, fn, pi);            \
+    else                                                                                \
+        up_chunk(NV, 1, UP, DK, PR, w, ws, d, nlast, ci, fo, decay, fn, pi);            \
+    break;
+    switch (nv) {
+    case 1: UP_REST(1)
+    case 2: UP_REST(2)
+    case 3: UP_REST(3)
+    default: UP_REST(4)
+    }
+#undef UP_REST
 }
 
-static void update_predict_avx2(float *W, size_t d, size_t ws, const float *c,
+static void update_predict_avx2(float *Wt, size_t d, size_t ws, const float *c,
                                 const float *fo, float decay, const float *fn, float *p)
 {
-    /* decay == 1 keeps the plain fnmadd: the default path is unchanged */
+    /* decay == 1 keeps the plain update: the default path never multiplies by 1 */
     const int dk = decay != 1.0f;
     if (c && fn && !dk)
-        up_all(1, 0, 1, W, d, ws, c, fo, decay, fn, p);
+        up_all(1, 0, 1, Wt, d, ws, c, fo, decay, fn, p);
     else if (c && fn)
-        up_all(1, 1, 1, W, d, ws, c, fo, decay, fn, p);
+        up_all(1, 1, 1, Wt, d, ws, c, fo, decay, fn, p);
     else if (c && !dk)
-        up_all(1, 0, 0, W, d, ws, c, fo, decay, NULL, NULL);
+        up_all(1, 0, 0, Wt, d, ws, c, fo, decay, NULL, NULL);
     else if (c)
-        up_all(1, 1, 0, W, d, ws, c, fo, decay, NULL, NULL);
+        up_all(1, 1, 0, Wt, d, ws, c, fo, decay, NULL, NULL);
     else if (fn)
-        up_all(0, 0, 1, W, d, ws, NULL, NULL, decay, fn, p);
+        up_all(0, 0, 1, Wt, d, ws, NULL, NULL, decay, fn, p);
 }
 
 /* mul then add, never fma: bit-identical to the scalar reference */

@@ -206,81 +206,86 @@ static void tgemm_avx512vnni(const uint8_t *w, size_t wstride, size_t rows, size
     tgemm_any(1, w, wstride, rows, cols, v, vstride, vsum, ntok, out, ostride);
 }
 
-/* ---- update_predict: [mul by decay,] fnmadd on both paths (see kernels_avx2.c) ---- */
+/* ---- update_predict: by columns, mul + add (see kernels_avx2.c) ---- */
 
-AI __m256 fold_ps(__m512 a)
-{
-    return _mm256_add_ps(_mm512_castps512_ps256(a),
-                         _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
-}
-
-AI void up_rows(int NR, int UP, int DK, int PR, float *W, size_t ws, size_t d, const float *c,
-                const float *fo, float decay, const float *fn, float *p)
+/* NV vectors of 16 rows (NV <= 4), the rows of vector k enabled by mk[k] */
+AI void up_chunk(int NV, int UP, int DK, int PR, float *Wt, size_t ws, size_t d, const __mmask16 *mk,
+                 const float *c, const float *fo, float decay, const float *fn, float *p)
 {
     const __m512 dv = _mm512_set1_ps(decay);
-    __m512 ci[4], acc[4];
-    for (int k = 0; k < NR; k++) {
+    __m512 cv[4], acc[4];
+    for (int k = 0; k < NV; k++) {
         if (UP)
-            ci[k] = _mm512_set1_ps(c[k]);
+            cv[k] = _mm512_maskz_loadu_ps(mk[k], c + 16 * k);
         acc[k] = _mm512_setzero_ps();
     }
-    for (size_t j = 0; j < d; j += 16) {
-        const __mmask16 m = d - j >= 16 ? (__mmask16)0xffff : mask16(d - j);
-        const __m512 a = UP ? _mm512_maskz_loadu_ps(m, fo + j) : _mm512_setzero_ps();
-        const __m512 b = PR ? _mm512_maskz_loadu_ps(m, fn + j) : _mm512_setzero_ps();
-        for (int k = 0; k < NR; k++) {
-            float *row = W + k * ws + j;
-            __m512 x = _mm512_maskz_loadu_ps(m, row);
+    for (size_t j = 0; j < d; j++) {
+        float *col = Wt + j * ws;
+        const __m512 a = UP ? _mm512_set1_ps(fo[j]) : _mm512_setzero_ps();
+        const __m512 b = PR ? _mm512_set1_ps(fn[j]) : _mm512_setzero_ps();
+        for (int k = 0; k < NV; k++) {
+            __m512 x = _mm512_maskz_loadu_ps(mk[k], col + 16 * k);
             if (UP) {
                 if (DK)
                     x = _mm512_mul_ps(x, dv);
-                x = _mm512_fnmadd_ps(ci[k], a, x);
-                _mm512_mask_storeu_ps(row, m, x);
+                x = _mm512_sub_ps(x, _mm512_mul_ps(cv[k], a));
+                _mm512_mask_storeu_ps(col + 16 * k, mk[k], x);
             }
             if (PR)
-                acc[k] = _mm512_fmadd_ps(x, b, acc[k]);
+                acc[k] = _mm512_add_ps(acc[k], _mm512_mul_ps(x, b));
         }
     }
-    if (!PR)
+    if (PR)
+        for (int k = 0; k < NV; k++)
+            _mm512_mask_storeu_ps(p + 16 * k, mk[k], acc[k]);
+}
+
+AI void up_all(int UP, int DK, int PR, float *Wt, size_t d, size_t ws, const float *c,
+               const float *fo, float decay, const float *fn, float *p)
+{
+    __mmask16 mk[4] = { 0xffff, 0xffff, 0xffff, 0xffff };
+    size_t i = 0;
+    for (; i + 64 <= d; i += 64)
+        up_chunk(4, UP, DK, PR, Wt + i, ws, d, mk, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
+    if (i == d)
         return;
-    if (NR == 4) {
-        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(fold_ps(acc[0]), fold_ps(acc[1])),
-                                        _mm256_hadd_ps(fold_ps(acc[2]), fold_ps(acc[3])));
-        _mm_storeu_ps(p, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
-    } else {
-        const __m256 a = fold_ps(acc[0]);
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-        s = _mm_hadd_ps(s, s);
-        s = _mm_hadd_ps(s, s);
-        p[0] = _mm_cvtss_f32(s);
+    const size_t nv = (d - i + 15) / 16, nlast = d - i - 16 * (nv - 1);
+    if (nlast < 16)
+        mk[nv - 1] = mask16(nlast);
+    float *w = Wt + i;
+    const float *ci = UP ? c + i : NULL;
+    float *pi = PR ? p + i : NULL;
+    switch (nv) {
+    case 1:
+        up_chunk(1, UP, DK, PR, w, ws, d, mk, ci, fo, decay, fn, pi);
+        break;
+    case 2:
+        up_chunk(2, UP, DK, PR, w, ws, d, mk, ci, fo, decay, fn, pi);
+        break;
+    case 3:
+        up_chunk(3, UP, DK, PR, w, ws, d, mk, ci, fo, decay, fn, pi);
+        break;
+    default:
+        up_chunk(4, UP, DK, PR, w, ws, d, mk, ci, fo, decay, fn, pi);
+        break;
     }
 }
 
-AI void up_all(int UP, int DK, int PR, float *W, size_t d, size_t ws, const float *c,
-               const float *fo, float decay, const float *fn, float *p)
-{
-    size_t i = 0;
-    for (; i + 4 <= d; i += 4)
-        up_rows(4, UP, DK, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
-    for (; i < d; i++)
-        up_rows(1, UP, DK, PR, W + i * ws, ws, d, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
-}
-
-static void update_predict_avx512(float *W, size_t d, size_t ws, const float *c,
+static void update_predict_avx512(float *Wt, size_t d, size_t ws, const float *c,
                                   const float *fo, float decay, const float *fn, float *p)
 {
-    /* decay == 1 keeps the plain fnmadd: the default path is unchanged */
+    /* decay == 1 keeps the plain update: the default path never multiplies by 1 */
     const int dk = decay != 1.0f;
     if (c && fn && !dk)
-        up_all(1, 0, 1, W, d, ws, c, fo, decay, fn, p);
+        up_all(1, 0, 1, Wt, d, ws, c, fo, decay, fn, p);
     else if (c && fn)
-        up_all(1, 1, 1, W, d, ws, c, fo, decay, fn, p);
+        up_all(1, 1, 1, Wt, d, ws, c, fo, decay, fn, p);
     else if (c && !dk)
-        up_all(1, 0, 0, W, d, ws, c, fo, decay, NULL, NULL);
+        up_all(1, 0, 0, Wt, d, ws, c, fo, decay, NULL, NULL);
     else if (c)
-        up_all(1, 1, 0, W, d, ws, c, fo, decay, NULL, NULL);
+        up_all(1, 1, 0, Wt, d, ws, c, fo, decay, NULL, NULL);
     else if (fn)
-        up_all(0, 0, 1, W, d, ws, NULL, NULL, decay, fn, p);
+        up_all(0, 0, 1, Wt, d, ws, NULL, NULL, decay, fn, p);
 }
 
 /* mul then add, never fma: bit-identical to the scalar reference */
