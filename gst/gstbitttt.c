@@ -356,7 +356,8 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
       g_param_spec_uint ("frames-per-token", "Frames per token",
           "Audio only: consecutive frames forming one token (token width = "
           "channels x frames-per-token, which must be a multiple of 4); the "
-          "output is delayed by frames-per-token - 1 frames",
+          "output is delayed by frames-per-token - 1 frames (not in the "
+          "analyser mode, see hop)",
           1, (guint) TTT_MAX_HIDDEN_DIM, DEFAULT_FRAMES_PER_TOKEN,
           rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_RESET_ON,
@@ -411,8 +412,9 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
   g_object_class_install_property (gobject_class, PROP_ANOMALY,
       g_param_spec_boolean ("anomaly", "Anomaly",
           "Turn each token's surprise into an anomaly score in [0, 1] (about "
-          "100 ns per token), reported in the messages' 'anomaly' field and "
-          "the meta's 'anomaly' bytes", DEFAULT_ANOMALY,
+          "40 ns per token, more with the range rule), reported in the "
+          "messages' 'anomaly' field and the meta's 'anomaly' bytes",
+          DEFAULT_ANOMALY,
           rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_ANOMALY_K,
       g_param_spec_float ("anomaly-k", "Anomaly K",
@@ -426,10 +428,11 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
           DEFAULT_ANOMALY_RANGE_MARGIN, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_HOP,
       g_param_spec_uint ("hop", "Hop",
-          "Audio only: frames between the starts of two tokens (0 = "
-          "frames-per-token). Any other value than frames-per-token makes "
-          "the element an analyser: the audio passes through unchanged and "
-          "every hop frames a window of frames-per-token frames is scored",
+          "Audio only, ignored for tensors: frames between the starts of two "
+          "tokens (0 = frames-per-token). Any other value than "
+          "frames-per-token makes the element an analyser: the audio passes "
+          "through unchanged and every hop frames a window of "
+          "frames-per-token frames is scored",
           0, G_MAXINT, DEFAULT_HOP, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TOKENS_PROCESSED,
       g_param_spec_uint64 ("tokens-processed", "Tokens processed",
