@@ -90,6 +90,31 @@ static float sum_sq(const float *k, size_t d)
     return s;
 }
 
+/* SPEC step 5 with the learn step's c: e = p - tg, c = r * e, and the sum of
+ * e^2 in the SPEC's order: eight sums u[k] over j = k (mod 8), each from +0
+ * and left to right, then a fixed tree. Eight independent chains instead of
+ * one d long, and each lane of the loop is its own sum: the compiler may
+ * vectorise it without reassociating anything. */
+static float error_step(const float *restrict p, const float *restrict tg, size_t d, float r,
+                        float *restrict c)
+{
+    float u[8] = { 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f };
+    size_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        for (size_t k = 0; k < 8; k++) {
+            const float e = p[j + k] - tg[j + k];
+            c[j + k] = r * e;
+            u[k] += e * e;
+        }
+    }
+    for (size_t k = 0; j + k < d; k++) {
+        const float e = p[j + k] - tg[j + k];
+        c[j + k] = r * e;
+        u[k] += e * e;
+    }
+    return ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]));
+}
+
 void ttt_flush_pending(ttt_model *m)
 {
     if (m->pending)
@@ -162,15 +187,8 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
                               kin, m->p);
             m->pending = 0;
             const float r = nlms ? eta / (sum_sq(kin, d) + 1e-6f) : eta;
-            /* pend_c is only used once pending is set below, so it can be
-             * filled in the shadow of the sequential sum's latency chain */
-            float acc = 0.0f;
-            for (size_t j = 0; j < d; j++) {
-                const float e = m->p[j] - tg[j];
-                acc += e * e;
-                m->pend_c[j] = r * e;
-            }
-            s = acc / (float)d;
+            /* pend_c is only used once pending is set below */
+            s = error_step(m->p, tg, d, r, m->pend_c) / (float)d;
             /* With unit keys and targets W stays bounded for eta <= 2; a
              * target with magnitude can still overflow near FLT_MAX: such
              * a token is skipped rather than let into W */

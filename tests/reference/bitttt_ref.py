@@ -5,10 +5,11 @@ compared (tests/reference/test_reference.py). Every float is float32 where
 the SPEC says f32; the integer steps use exact int64 arithmetic; float64
 appears only where the SPEC asks for binary64.
 
-The f32 sums (prediction and surprise) are accumulated strictly left to
-right, which is the order of the scalar C kernels: with max_isa=scalar the
-engine and this file must agree bit for bit. numpy's own sum/dot/matmul use
-pairwise or BLAS orders and would not.
+The f32 sums follow the SPEC's order (the prediction and the NLMS norm
+strictly left to right, the surprise in eight interleaved sums), which is
+the order of the C engine on every ISA: the engine and this file must agree
+bit for bit. numpy's own sum/dot/matmul use pairwise or BLAS orders and
+would not.
 """
 import struct
 
@@ -114,6 +115,17 @@ def seq_sum_rows(a):
     return np.add.accumulate(a, axis=1, dtype=F32)[:, -1] + F32(0)
 
 
+def sum_sq8(e):
+    """SPEC step 5: the sum of e[j]^2 as eight sums u[k] over j = k (mod 8),
+    each from +0.0f and left to right, combined as
+    ((u0 + u4) + (u2 + u6)) + ((u1 + u5) + (u3 + u7)). Padding with +0.0
+    changes no u[k]: every square is +0, positive, +Inf or NaN."""
+    sq = np.asarray(e, dtype=F32) * np.asarray(e, dtype=F32)
+    sq = np.concatenate([sq, np.zeros((-len(sq)) % 8, dtype=F32)])
+    u = np.add.accumulate(sq.reshape(-1, 8), axis=0, dtype=F32)[-1] + F32(0)
+    return ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]))
+
+
 class Reference:
     """One Bit-TTT layer. forward() takes (N, D) float32 tokens in order.
 
@@ -202,7 +214,7 @@ class Reference:
         kin = self.prev if self.objective == "next" else k
         p = seq_sum_rows(self.W * kin[None, :])                # step 4
         e = p - v                                              # step 5
-        s = seq_sum(e * e) / F32(self.d)
+        s = sum_sq8(e) / F32(self.d)
         if not np.isfinite(s):
             self.tokens_skipped += 1
             return x.copy(), F32(np.nan), F32(0), None
