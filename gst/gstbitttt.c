@@ -1141,17 +1141,18 @@ static gboolean
 gst_bitttt_stop (GstBaseTransform * trans)
 {
   GstBitTTT *self = GST_BITTTT (trans);
-  gboolean ok = TRUE;
 
+  /* a failed save has posted its error already; refusing to stop would
+   * leave the pads active and the pipeline unable to reach NULL */
   if (self->model != NULL && self->dirty)
-    ok = gst_bitttt_save_state (self);
+    gst_bitttt_save_state (self);
   g_clear_pointer (&self->model, ttt_destroy);
   g_clear_pointer (&self->anomaly, ttt_anomaly_destroy);
   gst_bitttt_free_arrays (self);
   GST_OBJECT_LOCK (self);
   self->kernel = NULL;
   GST_OBJECT_UNLOCK (self);
-  return ok;
+  return TRUE;
 }
 
 static gboolean
@@ -1405,6 +1406,8 @@ gst_bitttt_process_audio (GstBitTTT * self, gfloat * b, gsize len,
   gsize u = self->unproc;
   int err;
 
+  if (len == 0)                 /* an empty buffer maps to NULL data */
+    return TTT_OK;
   if (u + len >= dim) {
     gsize o = 0, m;
 

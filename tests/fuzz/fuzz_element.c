@@ -236,7 +236,6 @@ typedef struct {
     gboolean meta;        /* surprise-meta as last set */
     gboolean exact;       /* every accepted buffer had a known tensor width */
     guint64 tokens, skipped;
-    gboolean skip_empty_audio;
     /* every caps pushed, with what the harness knows of it: a caps event
      * may be dropped (while flushing) or held back (after EOS) and land
      * later, so the caps a buffer met are looked up after the push */
@@ -379,10 +378,6 @@ static void push_buffer(run *st, reader *r, const caps_info *ci, size_t *budget)
     }
     if (bytes / 4 > *budget)
         return;
-    /* KNOWN BUG (tests/fuzz/known-bugs/element-empty-audio-buffer): an
-     * empty audio buffer makes the delay line memcpy from NULL (UB) */
-    if (bytes == 0 && st->skip_empty_audio && (ci->audio || applied_caps(st).audio))
-        return;
     *budget -= bytes / 4;
 
     GstBuffer *buf = gst_buffer_new_allocate(NULL, bytes, NULL);
@@ -497,7 +492,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&st, 0, sizeof st);
     g_queue_init(&st.pushed);
     st.exact = TRUE;
-    st.skip_empty_audio = g_getenv("FUZZ_ELEMENT_KNOWN_BUGS") == NULL;
 
     const uint8_t flags = u8(&r), lr = u8(&r), reset_on = u8(&r);
     const gboolean audio = flags & 1;
@@ -613,11 +607,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pull_all(&st);
     FUZZ_CHECK(g_queue_is_empty(&st.pushed));
 
-    /* KNOWN BUG (elements/bitttt_known_bugs): when the save in stop() fails,
-     * stop() returns FALSE and the element can never reach NULL; the
-     * harness would abort, so the path is cleared first */
-    if (((flags >> 4) & 3) == 2)
-        g_object_set(st.h->element, "state-location", NULL, NULL);
     gst_harness_teardown(st.h);
     drain_bus(&st);
     gst_object_unref(st.bus);

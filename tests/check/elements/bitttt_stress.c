@@ -545,13 +545,9 @@ GST_START_TEST (test_flush_seek_sequences)
 GST_END_TEST;
 
 /*
- * KNOWN BUG, registered as elements/bitttt_known_bugs (should_fail): when
- * the save in stop() fails (here: the state-location's directory does not
- * exist), stop() returns FALSE, GstBaseTransform cannot deactivate its
- * pads and the element can never reach NULL ("Failed to deactivate pad
- * ..., very bad"): an application cannot shut the pipeline down. The
- * RESOURCE/WRITE error is already on the bus; stop() should free
- * everything and return TRUE whatever the save gave.
+ * When the save in stop() fails (here: the state-location's directory does
+ * not exist) the error is posted, and the element still reaches NULL: an
+ * application can always shut the pipeline down.
  */
 GST_START_TEST (test_stop_after_failed_save)
 {
