@@ -142,7 +142,7 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
         }
     }
     /* Down and, for MULTIVIEW, Down_v in one product: rows d..2d-1 */
-    k->tgemm(m->down, m->Dq, nd, D, m->q, m->Dq, m->qsum, nb, m->acc_down, nd);
+    k->tgemm(m->down, nd, D, m->q, m->Dq, m->qsum, nb, m->acc_down, nd);
 
     const unsigned obj = m->cfg.objective;
     const int mview = obj == TTT_OBJECTIVE_MULTIVIEW, next = obj == TTT_OBJECTIVE_NEXT;
@@ -227,7 +227,7 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
             surprise[t] = s;
     }
 
-    k->tgemm(m->up, m->dq, D, d, m->qp, m->dq, m->qpsum, nb, m->acc_up, D);
+    k->tgemm(m->up, D, d, m->qp, m->dq, m->qpsum, nb, m->acc_up, D);
     for (size_t t = 0; t < nb; t++) {
         const float *x = in + t * D;
         float *o = out + t * D;

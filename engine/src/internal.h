@@ -32,8 +32,8 @@ struct ttt_model {
     float s_down, s_up;      /* projection scales */
     uint64_t proj_hash;      /* identity of the projections, saved in state */
 
-    uint8_t *down;           /* nd x Dq, ternary + 1: Down, then Down_v (MULTIVIEW) */
-    uint8_t *up;             /* D x dq, ternary + 1 */
+    uint8_t *down;           /* nd x D packed for k->tgemm: Down, then Down_v (MULTIVIEW) */
+    uint8_t *up;             /* D x d packed for k->tgemm */
     size_t nd;               /* rows of down: d, or 2d with Down_v */
 
     /* the objective (docs/SPEC.md, "Objectives"), resolved at creation */

@@ -22,13 +22,19 @@ typedef struct ttt_kernels {
      * the sum of q[i]. x must be finite and |x[i] * scale| <= 128. */
     int32_t (*quantize)(const float *x, size_t n, float scale, int8_t *q);
 
-    /* Ternary matrix times int8 vectors, exact in int32:
-     *   out[t * ostride + r] = sum_{c < cols} (w[r * wstride + c] - 1) * v[t * vstride + c]
-     * for r < rows, t < ntok. w holds ternary weights biased by +1, so each
-     * byte is 0, 1 or 2 (an unsigned operand for maddubs/VNNI); vsum[t] is
-     * sum_c v[t * vstride + c]. cols <= 65536; wstride, vstride >= cols and
-     * both buffers readable up to their stride rounded up to 64 bytes. */
-    void (*tgemm)(const uint8_t *w, size_t wstride, size_t rows, size_t cols,
+    /* A ternary matrix in the layout this ISA's tgemm reads: tpack_size
+     * bytes (64-byte aligned) for rows x cols, filled by tpack from w, the
+     * matrix row-major with row stride wstride >= cols, biased by +1 (each
+     * byte 0, 1 or 2). Only the rows x cols entries of w are read. */
+    size_t (*tpack_size)(size_t rows, size_t cols);
+    void (*tpack)(const uint8_t *w, size_t wstride, size_t rows, size_t cols, uint8_t *packed);
+
+    /* The packed matrix times int8 vectors, exact in int32:
+     *   out[t * ostride + r] = sum_{c < cols} (w[r][c] - 1) * v[t * vstride + c]
+     * for r < rows, t < ntok. vsum[t] is sum_c v[t * vstride + c].
+     * cols <= 65536; vstride >= cols, each row of v
+     * readable up to vstride rounded up to 64 bytes. */
+    void (*tgemm)(const uint8_t *packed, size_t rows, size_t cols,
                   const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                   int32_t *out, size_t ostride);
 
@@ -54,6 +60,11 @@ typedef struct ttt_kernels {
 } ttt_kernels;
 
 extern const ttt_kernels ttt_kernels_scalar;
+
+/* The plain packed layout, shared by the tables that read rows directly:
+ * row-major, row stride cols rounded up to 64, padding bytes 1 (weight 0). */
+size_t ttt_tpack_rows_size(size_t rows, size_t cols);
+void ttt_tpack_rows(const uint8_t *w, size_t wstride, size_t rows, size_t cols, uint8_t *packed);
 #if defined(TTT_HAVE_X86)
 extern const ttt_kernels ttt_kernels_avx2;
 extern const ttt_kernels ttt_kernels_avx512;

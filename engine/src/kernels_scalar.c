@@ -33,11 +33,31 @@ static int32_t quantize_c(const float *x, size_t n, float scale, int8_t *q)
     return sum;
 }
 
-static void tgemm_c(const uint8_t *w, size_t wstride, size_t rows, size_t cols,
+static size_t round64(size_t n)
+{
+    return (n + 63) / 64 * 64;
+}
+
+size_t ttt_tpack_rows_size(size_t rows, size_t cols)
+{
+    return rows * round64(cols);
+}
+
+void ttt_tpack_rows(const uint8_t *w, size_t wstride, size_t rows, size_t cols, uint8_t *packed)
+{
+    const size_t ps = round64(cols);
+    for (size_t r = 0; r < rows; r++) {
+        memcpy(packed + r * ps, w + r * wstride, cols);
+        memset(packed + r * ps + cols, 1, ps - cols);
+    }
+}
+
+static void tgemm_c(const uint8_t *w, size_t rows, size_t cols,
                     const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                     int32_t *out, size_t ostride)
 {
     (void)vsum; /* the bias is undone per weight here; SIMD kernels use vsum */
+    const size_t wstride = round64(cols);
     for (size_t t = 0; t < ntok; t++) {
         const int8_t *vt = v + t * vstride;
         for (size_t r = 0; r < rows; r++) {
@@ -83,5 +103,6 @@ static void residual_c(const float *x, const int32_t *acc, size_t n, float g, fl
 }
 
 const ttt_kernels ttt_kernels_scalar = {
-    "scalar", absmax_bits_c, quantize_c, tgemm_c, update_predict_c, residual_c,
+    "scalar", absmax_bits_c, quantize_c, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_c,
+    update_predict_c, residual_c,
 };

@@ -128,8 +128,11 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     m->s_up = (float)sqrt(1.5 / (double)d);
 
     int err;
-    if ((err = alloc_array((void **)&m->down, m->nd, m->Dq)) ||
-        (err = alloc_array((void **)&m->up, D, m->dq)) ||
+    uint8_t *down = NULL, *up = NULL; /* row-major, as the hash and the PRNG see them */
+    if ((err = alloc_array((void **)&down, m->nd, m->Dq)) ||
+        (err = alloc_array((void **)&up, D, m->dq)) ||
+        (err = alloc_array((void **)&m->down, m->k->tpack_size(m->nd, D), 1)) ||
+        (err = alloc_array((void **)&m->up, m->k->tpack_size(D, d), 1)) ||
         (err = alloc_array((void **)&m->W, d, m->ws * sizeof(float))) ||
         (err = alloc_array((void **)&m->pend_c, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->pend_f, d, sizeof(float))) ||
@@ -143,18 +146,25 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
         (err = alloc_array((void **)&m->f, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->v, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->p, d, sizeof(float)))) {
+        ttt_aligned_free(down);
+        ttt_aligned_free(up);
         ttt_destroy(m);
         return err;
     }
-    ttt_ternary_fill(m->down, d, D, m->Dq, cfg->seed, 0);
-    ttt_ternary_fill(m->up, D, d, m->dq, cfg->seed, 1);
+    ttt_ternary_fill(down, d, D, m->Dq, cfg->seed, 0);
+    ttt_ternary_fill(up, D, d, m->dq, cfg->seed, 1);
     if (m->nd > d)
-        ttt_ternary_fill(m->down + d * m->Dq, d, D, m->Dq, cfg->seed, 2);
+        ttt_ternary_fill(down + d * m->Dq, d, D, m->Dq, cfg->seed, 2);
     /* Down, Up, then Down_v: without Down_v the hash is the original one */
     uint64_t h = UINT64_C(0xcbf29ce484222325);
-    h = ttt_fnv1a64(h, m->down, d * m->Dq);
-    h = ttt_fnv1a64(h, m->up, D * m->dq);
-    m->proj_hash = ttt_fnv1a64(h, m->down + d * m->Dq, (m->nd - d) * m->Dq);
+    h = ttt_fnv1a64(h, down, d * m->Dq);
+    h = ttt_fnv1a64(h, up, D * m->dq);
+    m->proj_hash = ttt_fnv1a64(h, down + d * m->Dq, (m->nd - d) * m->Dq);
+    /* the kernels read their own layout of the same weights */
+    m->k->tpack(down, m->Dq, m->nd, D, m->down);
+    m->k->tpack(up, m->dq, D, d, m->up);
+    ttt_aligned_free(down);
+    ttt_aligned_free(up);
     *out = m;
     return TTT_OK;
 }

@@ -188,12 +188,12 @@ static int tgemm_case(const ttt_kernels *k, size_t rows, size_t cols, size_t nto
         v[i] = (int8_t)rnd();
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++)
-            w[r * wstride + c] = extreme ? 2 : (uint8_t)(rnd() % 3);
+            w[r * wstride + c] = extreme ? (abs(extreme) == 1 ? 2 : 0) : (uint8_t)(rnd() % 3);
     for (size_t t = 0; t < ntok; t++) {
         int32_t s = 0;
         for (size_t c = 0; c < cols; c++) {
             int8_t val = (int8_t)rnd();
-            if (extreme) /* the largest |sum|: every product 2 * -128 */
+            if (extreme) /* the largest sums: every weight +1 or every -1 */
                 val = extreme > 0 ? 127 : -128;
             v[t * vstride + c] = val;
             s += val;
@@ -202,8 +202,15 @@ static int tgemm_case(const ttt_kernels *k, size_t rows, size_t cols, size_t nto
     }
     memset(oa, 0x5a, obytes);
     memset(ob, 0x5a, obytes);
-    ttt_kernels_scalar.tgemm(w, wstride, rows, cols, v, vstride, vsum, ntok, oa, ostride);
-    k->tgemm(w, wstride, rows, cols, v, vstride, vsum, ntok, ob, ostride);
+    /* each table packs the same matrix into its own layout */
+    uint8_t *pa = ttt_aligned_alloc(ttt_kernels_scalar.tpack_size(rows, cols));
+    uint8_t *pb = ttt_aligned_alloc(k->tpack_size(rows, cols));
+    ttt_kernels_scalar.tpack(w, wstride, rows, cols, pa);
+    k->tpack(w, wstride, rows, cols, pb);
+    ttt_kernels_scalar.tgemm(pa, rows, cols, v, vstride, vsum, ntok, oa, ostride);
+    k->tgemm(pb, rows, cols, v, vstride, vsum, ntok, ob, ostride);
+    ttt_aligned_free(pa);
+    ttt_aligned_free(pb);
     int ok = memcmp(oa, ob, obytes) == 0;
     if (!ok) {
         size_t i = 0;
@@ -231,12 +238,14 @@ static int check_tgemm(const ttt_kernels *k)
     static const size_t shapes[][3] = {
         { 32, 128, 32 }, { 128, 32, 32 }, { 16, 64, 5 }, { 64, 16, 7 },
         { 256, 1024, 3 }, { 1024, 256, 2 }, { 5, 4096, 2 }, { 3, 65536, 1 },
+        { 20, 100, 3 }, { 33, 200, 4 }, { 64, 256, 2 }, { 1, 256, 1 }, { 40, 33, 3 },
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && ok; i++)
         ok = tgemm_case(k, shapes[i][0], shapes[i][1], shapes[i][2], 0);
-    static const size_t xcols[] = { 63, 64, 126, 127, 128, 129, 511, 512, 513, 1000, 65536 };
+    static const size_t xcols[] = { 31, 32, 63, 64, 126, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1000, 65536 };
     for (size_t i = 0; i < sizeof xcols / sizeof xcols[0] && ok; i++)
-        ok = tgemm_case(k, 5, xcols[i], 3, -1) && tgemm_case(k, 5, xcols[i], 3, 1);
+        for (int e = -2; e <= 2 && ok; e++)
+            ok = e == 0 || (tgemm_case(k, 5, xcols[i], 3, e) && tgemm_case(k, 64, xcols[i] < 4096 ? xcols[i] : 4096, 2, e));
     return ok;
 }
 

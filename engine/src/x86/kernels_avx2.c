@@ -173,10 +173,93 @@ AI void tgemm_rows(int FULL, const uint8_t *w, size_t wstride, size_t nr, size_t
     }
 }
 
-static void tgemm_avx2(const uint8_t *w, size_t wstride, size_t rows, size_t cols,
+/*
+ * Matrices of at most 32 columns (Up for d <= 32) take another route: one
+ * tile per row group, so a token's 8 broadcasts serve every row group, and
+ * the tiles, stored transposed once at packing, stream from L1 as the
+ * memory operand of maddubs. That operand is maddubs' signed one, so the
+ * tiles hold w - 1 in {-1, 0, 1} and the token is made unsigned,
+ * u = v + 128 (v ^ 0x80): sum (w-1) u = sum (w-1) v + 128 sum (w-1), and the
+ * packed form keeps 128 * sum_c (w-1) per row to subtract. An int16 lane
+ * sums 16 products |(w-1) u| <= 255: at most 4080. (With more columns the
+ * tile-in-registers loop below wins: it amortises nothing over row groups,
+ * but needs no accumulators across column blocks.)
+ */
+#define SMALL_COLS 32
+
+static size_t tpack_size_avx2(size_t rows, size_t cols)
+{
+    if (cols > SMALL_COLS)
+        return ttt_tpack_rows_size(rows, cols);
+    return (rows + 7) / 8 * (256 + 8 * sizeof(int32_t));
+}
+
+/* tile g, register q, row r: bytes w - 1 at columns 4q .. 4q + 3; then the
+ * row sums */
+static void tpack_avx2(const uint8_t *w, size_t wstride, size_t rows, size_t cols, uint8_t *packed)
+{
+    if (cols > SMALL_COLS) {
+        ttt_tpack_rows(w, wstride, rows, cols, packed);
+        return;
+    }
+    const size_t G = (rows + 7) / 8;
+    int32_t *rs = (int32_t *)(packed + G * 256);
+    for (size_t g = 0; g < G; g++)
+        for (size_t q = 0; q < 8; q++)
+            for (size_t r = 0; r < 8; r++)
+                for (size_t i = 0; i < 4; i++) {
+                    const size_t row = 8 * g + r, col = 4 * q + i;
+                    const int wv = row < rows && col < cols ? (int)w[row * wstride + col] - 1 : 0;
+                    packed[g * 256 + q * 32 + r * 4 + i] = (uint8_t)(int8_t)wv;
+                }
+    for (size_t row = 0; row < 8 * G; row++) {
+        int32_t sum = 0;
+        for (size_t c = 0; row < rows && c < cols; c++)
+            sum += (int32_t)w[row * wstride + c] - 1;
+        rs[row] = 128 * sum;
+    }
+}
+
+static void tgemm_small(const uint8_t *packed, size_t rows, const int8_t *v, size_t vstride,
+                        size_t ntok, int32_t *out, size_t ostride)
+{
+    const size_t G = (rows + 7) / 8, nlast = rows - 8 * (G - 1);
+    const int32_t *rs = (const int32_t *)(packed + G * 256);
+    for (size_t t = 0; t < ntok; t++) {
+        int32_t *o = out + t * ostride;
+        int32_t u[8];
+        __m256i bc[8];
+        _mm256_storeu_si256((__m256i *)u, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(v + t * vstride)),
+                                                           _mm256_set1_epi8(-128)));
+        for (int q = 0; q < 8; q++)
+            bc[q] = _mm256_set1_epi32(u[q]);
+        for (size_t g = 0; g < G; g++) {
+            const __m256i *tile = (const __m256i *)(packed + g * 256);
+            __m256i a[4];
+            for (int q = 0; q < 4; q++)
+                a[q] = _mm256_add_epi16(_mm256_maddubs_epi16(bc[2 * q], _mm256_load_si256(tile + 2 * q)),
+                                        _mm256_maddubs_epi16(bc[2 * q + 1], _mm256_load_si256(tile + 2 * q + 1)));
+            const __m256i s16 = _mm256_add_epi16(_mm256_add_epi16(a[0], a[1]), _mm256_add_epi16(a[2], a[3]));
+            const __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)),
+                                               _mm256_load_si256((const __m256i *)(rs + 8 * g)));
+            if (g == G - 1 && nlast < 8)
+                _mm256_maskstore_epi32(o + 8 * g, lane_mask(nlast), s);
+            else
+                _mm256_storeu_si256((__m256i *)(o + 8 * g), s);
+        }
+    }
+}
+
+static void tgemm_avx2(const uint8_t *w, size_t rows, size_t cols,
                        const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                        int32_t *out, size_t ostride)
 {
+    if (cols <= SMALL_COLS) {
+        tgemm_small(w, rows, v, vstride, ntok, out, ostride);
+        return;
+    }
+    /* the plain row layout of ttt_tpack_rows */
+    const size_t wstride = (cols + 63) / 64 * 64;
     size_t r = 0;
     for (; r + 8 <= rows; r += 8)
         tgemm_rows(1, w + r * wstride, wstride, 8, cols, v, vstride, vsum, ntok, out + r, ostride);
@@ -296,5 +379,6 @@ static void residual_avx2(const float *x, const int32_t *acc, size_t n, float g,
 }
 
 const ttt_kernels ttt_kernels_avx2 = {
-    "avx2", absmax_bits_avx2, quantize_avx2, tgemm_avx2, update_predict_avx2, residual_avx2,
+    "avx2", absmax_bits_avx2, quantize_avx2, tpack_size_avx2, tpack_avx2, tgemm_avx2,
+    update_predict_avx2, residual_avx2,
 };

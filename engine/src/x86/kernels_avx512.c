@@ -192,18 +192,19 @@ AI void tgemm_any(int VNNI, const uint8_t *w, size_t wstride, size_t rows, size_
     }
 }
 
-static void tgemm_avx512(const uint8_t *w, size_t wstride, size_t rows, size_t cols,
+/* the weights in the plain row layout (ttt_tpack_rows): stride cols rounded up to 64 */
+static void tgemm_avx512(const uint8_t *w, size_t rows, size_t cols,
                          const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                          int32_t *out, size_t ostride)
 {
-    tgemm_any(0, w, wstride, rows, cols, v, vstride, vsum, ntok, out, ostride);
+    tgemm_any(0, w, (cols + 63) / 64 * 64, rows, cols, v, vstride, vsum, ntok, out, ostride);
 }
 
-static void tgemm_avx512vnni(const uint8_t *w, size_t wstride, size_t rows, size_t cols,
+static void tgemm_avx512vnni(const uint8_t *w, size_t rows, size_t cols,
                              const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                              int32_t *out, size_t ostride)
 {
-    tgemm_any(1, w, wstride, rows, cols, v, vstride, vsum, ntok, out, ostride);
+    tgemm_any(1, w, (cols + 63) / 64 * 64, rows, cols, v, vstride, vsum, ntok, out, ostride);
 }
 
 /* ---- update_predict: by columns, mul + add (see kernels_avx2.c) ---- */
@@ -300,9 +301,11 @@ static void residual_avx512(const float *x, const int32_t *acc, size_t n, float 
 }
 
 const ttt_kernels ttt_kernels_avx512 = {
-    "avx512", absmax_bits_avx512, quantize_avx512, tgemm_avx512, update_predict_avx512, residual_avx512,
+    "avx512", absmax_bits_avx512, quantize_avx512, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_avx512,
+    update_predict_avx512, residual_avx512,
 };
 
 const ttt_kernels ttt_kernels_avx512vnni = {
-    "avx512-vnni", absmax_bits_avx512, quantize_avx512, tgemm_avx512vnni, update_predict_avx512, residual_avx512,
+    "avx512-vnni", absmax_bits_avx512, quantize_avx512, ttt_tpack_rows_size, ttt_tpack_rows,
+    tgemm_avx512vnni, update_predict_avx512, residual_avx512,
 };
