@@ -46,20 +46,9 @@ static float quantize_token(const ttt_kernels *k, const float *v, size_t n, floa
  * computed from the exact integer accumulators: identical on every ISA.
  * feature_inv gives the factor (0 when y = 0); it is computed for a whole
  * block ahead of the recurrence, keeping sqrt and divide off its path. */
-static float feature_inv(const int32_t *acc, size_t d)
+static float feature_inv(const ttt_kernels *k, const int32_t *acc, size_t d)
 {
-    /* integer sums are exact in any order: four chains instead of one */
-    int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    size_t j = 0;
-    for (; j + 4 <= d; j += 4) {
-        s0 += (int64_t)acc[j] * acc[j];
-        s1 += (int64_t)acc[j + 1] * acc[j + 1];
-        s2 += (int64_t)acc[j + 2] * acc[j + 2];
-        s3 += (int64_t)acc[j + 3] * acc[j + 3];
-    }
-    for (; j < d; j++)
-        s0 += (int64_t)acc[j] * acc[j];
-    const int64_t ss = (s0 + s1) + (s2 + s3);
+    const int64_t ss = k->sumsq(acc, d);
     return ss == 0 ? 0.0f : (float)(1.0 / sqrt((double)ss));
 }
 
@@ -148,9 +137,9 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
     const int mview = obj == TTT_OBJECTIVE_MULTIVIEW, next = obj == TTT_OBJECTIVE_NEXT;
     float inv[TTT_BLOCK], inv_v[TTT_BLOCK];
     for (size_t t = 0; t < nb; t++) {
-        inv[t] = m->ok[t] && !m->key_mag ? feature_inv(m->acc_down + t * nd, d) : 0.0f;
+        inv[t] = m->ok[t] && !m->key_mag ? feature_inv(k, m->acc_down + t * nd, d) : 0.0f;
         if (mview && !m->val_mag)
-            inv_v[t] = m->ok[t] ? feature_inv(m->acc_down + t * nd + d, d) : 0.0f;
+            inv_v[t] = m->ok[t] ? feature_inv(k, m->acc_down + t * nd + d, d) : 0.0f;
     }
 
     const float eta = m->cfg.inner_lr;
@@ -188,11 +177,14 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
             m->pending = 0;
             const float r = nlms ? eta / (sum_sq(kin, d) + 1e-6f) : eta;
             /* pend_c is only used once pending is set below */
-            s = error_step(m->p, tg, d, r, m->pend_c) / (float)d;
+            const float ss = error_step(m->p, tg, d, r, m->pend_c);
             /* With unit keys and targets W stays bounded for eta <= 2; a
              * target with magnitude can still overflow near FLT_MAX: such
-             * a token is skipped rather than let into W */
-            if (!isfinite(s))
+             * a token is skipped rather than let into W. ss / d (d >= 1) is
+             * finite exactly when ss is: the test need not wait for the
+             * division. */
+            s = ss / (float)d;
+            if (!isfinite(ss))
                 m->ok[t] = 0;
         }
         if (!m->ok[t]) {

@@ -55,6 +55,10 @@ typedef struct ttt_kernels {
     void (*update_predict)(float *Wt, size_t d, size_t ws, const float *c,
                            const float *fo, float decay, const float *fn, float *p);
 
+    /* sum of a[i]^2, exact in int64 (|a[i]| < 2^23 and n <= 65536, so no
+     * partial sum can overflow whatever the order) */
+    int64_t (*sumsq)(const int32_t *a, size_t n);
+
     /* out[i] = x[i] + (float)acc[i] * g; out may equal x. */
     void (*residual)(const float *x, const int32_t *acc, size_t n, float g, float *out);
 } ttt_kernels;

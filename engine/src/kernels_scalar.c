@@ -96,6 +96,14 @@ static void update_predict_c(float *Wt, size_t d, size_t ws, const float *c,
     }
 }
 
+static int64_t sumsq_c(const int32_t *a, size_t n)
+{
+    int64_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (int64_t)a[i] * a[i];
+    return s;
+}
+
 static void residual_c(const float *x, const int32_t *acc, size_t n, float g, float *out)
 {
     for (size_t i = 0; i < n; i++)
@@ -104,5 +112,5 @@ static void residual_c(const float *x, const int32_t *acc, size_t n, float g, fl
 
 const ttt_kernels ttt_kernels_scalar = {
     "scalar", absmax_bits_c, quantize_c, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_c,
-    update_predict_c, residual_c,
+    update_predict_c, sumsq_c, residual_c,
 };

@@ -390,6 +390,36 @@ static int check_update_predict(const ttt_kernels *k, int *same_update, int *sam
     return ok;
 }
 
+/* ---- sumsq ---- */
+
+static int check_sumsq(const ttt_kernels *k)
+{
+    int32_t *a = malloc((1000 + 16) * sizeof *a);
+    int ok = 1;
+    for (int rep = 0; rep < 3 && ok; rep++) {
+        for (size_t s = 0; s < NSIZES && ok; s++) {
+            const size_t n = g_sizes[s];
+            for (size_t i = 0; i < n + 16; i++) /* the largest |a|: 127 * 65536 */
+                a[i] = rep == 0 ? (int32_t)rnd() >> 9 : rep == 1 ? ((rnd() & 1) ? 8323072 : -8323072)
+                                                                 : (int32_t)(rnd() % 7) - 3;
+            for (size_t i = n; i < n + 16; i++) /* garbage after n would count */
+                a[i] = 8323072;
+            const int64_t x = ttt_kernels_scalar.sumsq(a, n), y = k->sumsq(a, n);
+            int64_t want = 0;
+            for (size_t i = 0; i < n; i++)
+                want += (int64_t)a[i] * a[i];
+            if (x != want || y != want) {
+                printf("# sumsq n=%zu rep=%d: scalar %lld %s %lld, want %lld\n", n, rep, (long long)x,
+                       k->name, (long long)y, (long long)want);
+                ok = 0;
+            }
+        }
+    }
+    ok &= k->sumsq(a, 0) == 0;
+    free(a);
+    return ok;
+}
+
 /* ---- residual ---- */
 
 static int check_residual(const ttt_kernels *k)
@@ -519,9 +549,10 @@ int main(void)
         static const char *names[] = { "absmax_bits", "quantize", "tgemm",
                                        "update_predict == scalar bit for bit",
                                        "update_predict update-only == fused", "residual",
-                                       "update_predict predict-only == scalar bit for bit" };
+                                       "update_predict predict-only == scalar bit for bit",
+                                       "sumsq" };
         if (!tables[i].avail) {
-            for (size_t j = 0; j < 7; j++)
+            for (size_t j = 0; j < 8; j++)
                 printf("ok %d - %s %s # SKIP no %s on this CPU\n", ++g_n, k->name, names[j],
                        tables[i].need == TTT_ISA_AVX2 ? "AVX2" : i == 2 ? "AVX-512 VNNI" : "AVX-512");
             continue;
@@ -535,6 +566,7 @@ int main(void)
         report(same, "%s %s", k->name, names[4]);
         report(check_residual(k), "%s %s", k->name, names[5]);
         report(same_p, "%s %s", k->name, names[6]);
+        report(check_sumsq(k), "%s %s", k->name, names[7]);
     }
 #endif
 

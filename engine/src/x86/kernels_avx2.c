@@ -362,6 +362,24 @@ static void update_predict_avx2(float *Wt, size_t d, size_t ws, const float *c,
         up_all(0, 0, 1, Wt, d, ws, NULL, NULL, decay, fn, p);
 }
 
+/* vpmuldq squares the even int32 lanes into int64; the odd ones are shifted
+ * down into even position first */
+static int64_t sumsq_avx2(const int32_t *a, size_t n)
+{
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+    size_t i = 0;
+    for (; i < n; i += 8) {
+        const __m256i x = i + 8 <= n ? _mm256_loadu_si256((const __m256i *)(a + i))
+                                     : _mm256_maskload_epi32((const int *)(a + i), lane_mask(n - i));
+        s0 = _mm256_add_epi64(s0, _mm256_mul_epi32(x, x));
+        const __m256i y = _mm256_srli_epi64(x, 32);
+        s1 = _mm256_add_epi64(s1, _mm256_mul_epi32(y, y));
+    }
+    s0 = _mm256_add_epi64(s0, s1);
+    const __m128i r = _mm_add_epi64(_mm256_castsi256_si128(s0), _mm256_extracti128_si256(s0, 1));
+    return _mm_cvtsi128_si64(r) + _mm_extract_epi64(r, 1);
+}
+
 /* mul then add, never fma: bit-identical to the scalar reference */
 static void residual_avx2(const float *x, const int32_t *acc, size_t n, float g, float *out)
 {
@@ -380,5 +398,5 @@ static void residual_avx2(const float *x, const int32_t *acc, size_t n, float g,
 
 const ttt_kernels ttt_kernels_avx2 = {
     "avx2", absmax_bits_avx2, quantize_avx2, tpack_size_avx2, tpack_avx2, tgemm_avx2,
-    update_predict_avx2, residual_avx2,
+    update_predict_avx2, sumsq_avx2, residual_avx2,
 };

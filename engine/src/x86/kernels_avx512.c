@@ -289,6 +289,20 @@ static void update_predict_avx512(float *Wt, size_t d, size_t ws, const float *c
         up_all(0, 0, 1, Wt, d, ws, NULL, NULL, decay, fn, p);
 }
 
+/* vpmuldq squares the even int32 lanes into int64 (see kernels_avx2.c) */
+static int64_t sumsq_avx512(const int32_t *a, size_t n)
+{
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0;
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : mask16(n - i);
+        const __m512i x = _mm512_maskz_loadu_epi32(m, a + i);
+        s0 = _mm512_add_epi64(s0, _mm512_mul_epi32(x, x));
+        const __m512i y = _mm512_srli_epi64(x, 32);
+        s1 = _mm512_add_epi64(s1, _mm512_mul_epi32(y, y));
+    }
+    return (int64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(s0, s1));
+}
+
 /* mul then add, never fma: bit-identical to the scalar reference */
 static void residual_avx512(const float *x, const int32_t *acc, size_t n, float g, float *out)
 {
@@ -302,10 +316,10 @@ static void residual_avx512(const float *x, const int32_t *acc, size_t n, float 
 
 const ttt_kernels ttt_kernels_avx512 = {
     "avx512", absmax_bits_avx512, quantize_avx512, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_avx512,
-    update_predict_avx512, residual_avx512,
+    update_predict_avx512, sumsq_avx512, residual_avx512,
 };
 
 const ttt_kernels ttt_kernels_avx512vnni = {
     "avx512-vnni", absmax_bits_avx512, quantize_avx512, ttt_tpack_rows_size, ttt_tpack_rows,
-    tgemm_avx512vnni, update_predict_avx512, residual_avx512,
+    tgemm_avx512vnni, update_predict_avx512, sumsq_avx512, residual_avx512,
 };
