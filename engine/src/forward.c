@@ -52,22 +52,12 @@ static float feature_inv(const ttt_kernels *k, const int32_t *acc, size_t d)
     return ss == 0 ? 0.0f : (float)(1.0 / sqrt((double)ss));
 }
 
-static void feature(const int32_t *acc, size_t d, float inv, float *f)
+static void feature(const ttt_kernels *k, const int32_t *acc, size_t d, float inv, float *f)
 {
-    if (inv == 0.0f) {
+    if (inv == 0.0f)
         memset(f, 0, d * sizeof *f);
-        return;
-    }
-    for (size_t j = 0; j < d; j++)
-        f[j] = (float)acc[j] * inv;
-}
-
-/* The dequantised projection y = a * gd, gd = (s_down * m) / 127: the
- * target when it keeps its magnitude (docs/SPEC.md, "Objectives"). */
-static void dequant(const int32_t *acc, size_t d, float gd, float *y)
-{
-    for (size_t j = 0; j < d; j++)
-        y[j] = (float)acc[j] * gd;
+    else
+        k->scale_i32(acc, d, inv, f);
 }
 
 /* ||k||^2 for NLMS, in f32 from +0, left to right */
@@ -77,31 +67,6 @@ static float sum_sq(const float *k, size_t d)
     for (size_t j = 0; j < d; j++)
         s += k[j] * k[j];
     return s;
-}
-
-/* SPEC step 5 with the learn step's c: e = p - tg, c = r * e, and the sum of
- * e^2 in the SPEC's order: eight sums u[k] over j = k (mod 8), each from +0
- * and left to right, then a fixed tree. Eight independent chains instead of
- * one d long, and each lane of the loop is its own sum: the compiler may
- * vectorise it without reassociating anything. */
-static float error_step(const float *restrict p, const float *restrict tg, size_t d, float r,
-                        float *restrict c)
-{
-    float u[8] = { 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f };
-    size_t j = 0;
-    for (; j + 8 <= d; j += 8) {
-        for (size_t k = 0; k < 8; k++) {
-            const float e = p[j + k] - tg[j + k];
-            c[j + k] = r * e;
-            u[k] += e * e;
-        }
-    }
-    for (size_t k = 0; j + k < d; k++) {
-        const float e = p[j + k] - tg[j + k];
-        c[j + k] = r * e;
-        u[k] += e * e;
-    }
-    return ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]));
 }
 
 void ttt_flush_pending(ttt_model *m)
@@ -147,27 +112,28 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
     for (size_t t = 0; t < nb; t++) {
         int8_t *qp = m->qp + t * m->dq;
         float s = NAN;
+        uint32_t pmax = 0; /* absmax bits of p */
         m->g[t] = 0.0f;
         if (m->ok[t]) {
             const int32_t *a = m->acc_down + t * nd;
             const float gd = m->s_down * m->mx[t] / 127.0f;
             /* the key in f; the target is f itself unless set below */
             if (m->key_mag)
-                dequant(a, d, gd, m->f);
+                k->scale_i32(a, d, gd, m->f); /* the dequantised projection */
             else
-                feature(a, d, inv[t], m->f);
+                feature(k, a, d, inv[t], m->f);
             const float *tg = m->f;
             if (mview) {
                 if (m->val_mag)
-                    dequant(a + d, d, gd, m->v);
+                    k->scale_i32(a + d, d, gd, m->v);
                 else
-                    feature(a + d, d, inv_v[t], m->v);
+                    feature(k, a + d, d, inv_v[t], m->v);
                 if (m->cfg.residual)
                     for (size_t j = 0; j < d; j++)
                         m->v[j] -= m->f[j];
                 tg = m->v;
             } else if (next && m->val_mag) {
-                dequant(a, d, gd, m->v);
+                k->scale_i32(a, d, gd, m->v);
                 tg = m->v;
             }
             /* NEXT predicts this token from the previous one's key */
@@ -177,7 +143,7 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
             m->pending = 0;
             const float r = nlms ? eta / (sum_sq(kin, d) + 1e-6f) : eta;
             /* pend_c is only used once pending is set below */
-            const float ss = error_step(m->p, tg, d, r, m->pend_c);
+            const float ss = k->error(m->p, tg, d, r, m->pend_c, &pmax);
             /* With unit keys and targets W stays bounded for eta <= 2; a
              * target with magnitude can still overflow near FLT_MAX: such
              * a token is skipped rather than let into W. ss / d (d >= 1) is
@@ -211,7 +177,7 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
                 m->f = m->prev;
                 m->prev = tmp;
             }
-            const float mp = quantize_token(k, m->p, d, from_bits(k->absmax_bits(m->p, d)), qp, &m->qpsum[t]);
+            const float mp = quantize_token(k, m->p, d, from_bits(pmax), qp, &m->qpsum[t]);
             m->g[t] = mp * m->s_up / 127.0f;
         }
         m->stats.tokens_seen++;

@@ -55,6 +55,17 @@ typedef struct ttt_kernels {
     void (*update_predict)(float *Wt, size_t d, size_t ws, const float *c,
                            const float *fo, float decay, const float *fn, float *p);
 
+    /* SPEC step 5 with the learn step's c, for j < d: e = p[j] - tg[j],
+     * c[j] = r * e, and the return value is the sum of e^2 in the SPEC's
+     * order: u[k] sums e^2 over j = k (mod 8) from +0, left to right, then
+     * ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7])).
+     * Every product rounded, no fused multiply-add. *pmax gets
+     * absmax_bits(p, d), for the quantisation of p that follows. */
+    float (*error)(const float *p, const float *tg, size_t d, float r, float *c, uint32_t *pmax);
+
+    /* f[j] = (float)a[j] * s for j < d (the conversion is exact: |a| < 2^24) */
+    void (*scale_i32)(const int32_t *a, size_t d, float s, float *f);
+
     /* sum of a[i]^2, exact in int64 (|a[i]| < 2^23 and n <= 65536, so no
      * partial sum can overflow whatever the order) */
     int64_t (*sumsq)(const int32_t *a, size_t n);

@@ -96,6 +96,25 @@ static void update_predict_c(float *Wt, size_t d, size_t ws, const float *c,
     }
 }
 
+/* eight independent sums: each lane of the loop is its own chain */
+static float error_c(const float *p, const float *tg, size_t d, float r, float *c, uint32_t *pmax)
+{
+    float u[8] = { 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f };
+    for (size_t j = 0; j < d; j++) {
+        const float e = p[j] - tg[j];
+        c[j] = r * e;
+        u[j % 8] += e * e;
+    }
+    *pmax = absmax_bits_c(p, d);
+    return ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]));
+}
+
+static void scale_i32_c(const int32_t *a, size_t d, float s, float *f)
+{
+    for (size_t j = 0; j < d; j++)
+        f[j] = (float)a[j] * s;
+}
+
 static int64_t sumsq_c(const int32_t *a, size_t n)
 {
     int64_t s = 0;
@@ -112,5 +131,5 @@ static void residual_c(const float *x, const int32_t *acc, size_t n, float g, fl
 
 const ttt_kernels ttt_kernels_scalar = {
     "scalar", absmax_bits_c, quantize_c, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_c,
-    update_predict_c, sumsq_c, residual_c,
+    update_predict_c, error_c, scale_i32_c, sumsq_c, residual_c,
 };

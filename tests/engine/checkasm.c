@@ -390,6 +390,74 @@ static int check_update_predict(const ttt_kernels *k, int *same_update, int *sam
     return ok;
 }
 
+/* ---- error and scale_i32 ---- */
+
+/* the SPEC's step 5 order, written out: u[k] over j = k (mod 8), left to
+ * right from +0, then the fixed tree */
+static float spec_sum8(const float *p, const float *tg, size_t d)
+{
+    float u[8] = { 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f };
+    for (size_t k = 0; k < 8; k++)
+        for (size_t j = k; j < d; j += 8) {
+            const float e = p[j] - tg[j];
+            const float e2 = e * e;
+            u[k] = u[k] + e2;
+        }
+    const float a = u[0] + u[4], b = u[2] + u[6], c = u[1] + u[5], dd = u[3] + u[7];
+    const float ab = a + b, cd = c + dd;
+    return ab + cd;
+}
+
+static int check_error(const ttt_kernels *k)
+{
+    float *p = malloc(1016 * sizeof *p), *tg = malloc(1016 * sizeof *tg);
+    float *ca = malloc(1016 * sizeof *ca), *cb = malloc(1016 * sizeof *cb);
+    int32_t *a = malloc(1016 * sizeof *a);
+    int ok = 1;
+    for (int rep = 0; rep < 4 && ok; rep++) {
+        for (size_t s = 0; s < NSIZES && ok; s++) {
+            const size_t d = g_sizes[s];
+            const float r = rep == 3 ? 1e30f : frand();
+            for (size_t j = 0; j < d + 16; j++) { /* NaN after d poisons any read */
+                const float big = rep == 2 ? ldexpf(1.0f, (int)(rnd() % 140) - 10) : 1.0f;
+                p[j] = j < d ? frand() * big : NAN;
+                tg[j] = j < d ? (rep == 1 ? edge_value(rnd()) : frand()) : NAN;
+                a[j] = j < d ? (int32_t)rnd() >> 9 : 0x7fffffff;
+                ca[j] = cb[j] = -5.0f;
+            }
+            uint32_t ma = 1, mb = 2;
+            const float sa = ttt_kernels_scalar.error(p, tg, d, r, ca, &ma);
+            const float sb = k->error(p, tg, d, r, cb, &mb);
+            const float want = spec_sum8(p, tg, d);
+            int good = bits(sa) == bits(want) && bits(sb) == bits(want) && ma == mb &&
+                       ma == ttt_kernels_scalar.absmax_bits(p, d) && first_diff(ca, cb, d + 16) == d + 16;
+            for (size_t j = 0; j < d && good; j++) {
+                const float e = p[j] - tg[j];
+                good = bits(ca[j]) == bits(r * e);
+            }
+            if (!good) {
+                printf("# error d=%zu rep=%d: sum %.9g %s %.9g want %.9g, max %08x %08x\n", d, rep, sa,
+                       k->name, sb, want, ma, mb);
+                ok = 0;
+            }
+            const float sc = rep == 1 ? 0.0f : frand() * 1e-3f;
+            for (size_t j = 0; j < d + 16; j++)
+                ca[j] = cb[j] = -5.0f;
+            ttt_kernels_scalar.scale_i32(a, d, sc, ca);
+            k->scale_i32(a, d, sc, cb);
+            good = first_diff(ca, cb, d + 16) == d + 16;
+            for (size_t j = 0; j < d && good; j++)
+                good = bits(ca[j]) == bits((float)a[j] * sc);
+            if (!good) {
+                printf("# scale_i32 d=%zu differs\n", d);
+                ok = 0;
+            }
+        }
+    }
+    free(p), free(tg), free(ca), free(cb), free(a);
+    return ok;
+}
+
 /* ---- sumsq ---- */
 
 static int check_sumsq(const ttt_kernels *k)
@@ -550,9 +618,9 @@ int main(void)
                                        "update_predict == scalar bit for bit",
                                        "update_predict update-only == fused", "residual",
                                        "update_predict predict-only == scalar bit for bit",
-                                       "sumsq" };
+                                       "sumsq", "error and scale_i32" };
         if (!tables[i].avail) {
-            for (size_t j = 0; j < 8; j++)
+            for (size_t j = 0; j < 9; j++)
                 printf("ok %d - %s %s # SKIP no %s on this CPU\n", ++g_n, k->name, names[j],
                        tables[i].need == TTT_ISA_AVX2 ? "AVX2" : i == 2 ? "AVX-512 VNNI" : "AVX-512");
             continue;
@@ -567,6 +635,7 @@ int main(void)
         report(check_residual(k), "%s %s", k->name, names[5]);
         report(same_p, "%s %s", k->name, names[6]);
         report(check_sumsq(k), "%s %s", k->name, names[7]);
+        report(check_error(k), "%s %s", k->name, names[8]);
     }
 #endif
 

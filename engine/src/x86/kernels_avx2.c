@@ -289,6 +289,9 @@ AI void up_chunk(int NV, int MASKED, int UP, int DK, int PR, float *Wt, size_t w
             cv[k] = mk ? _mm256_maskload_ps(c + 8 * k, m) : _mm256_loadu_ps(c + 8 * k);
         acc[k] = _mm256_setzero_ps();
     }
+    /* two columns per iteration: the loop's own bookkeeping is a good part
+     * of the instructions at d = 32 */
+#pragma GCC unroll 2
     for (size_t j = 0; j < d; j++) {
         float *col = Wt + j * ws;
         const __m256 a = UP ? _mm256_broadcast_ss(fo + j) : _mm256_setzero_ps();
@@ -362,6 +365,48 @@ static void update_predict_avx2(float *Wt, size_t d, size_t ws, const float *c,
         up_all(0, 0, 1, Wt, d, ws, NULL, NULL, decay, fn, p);
 }
 
+/* one register is the SPEC's eight sums u[0..7]; masked lanes add +0,
+ * which changes no sum (squares are never -0) */
+static float error_avx2(const float *p, const float *tg, size_t d, float r, float *c, uint32_t *pmax)
+{
+    const __m256 rv = _mm256_set1_ps(r);
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff);
+    __m256 u = _mm256_setzero_ps();
+    __m256i mx = _mm256_setzero_si256();
+    for (size_t j = 0; j < d; j += 8) {
+        const int full = j + 8 <= d;
+        const __m256i m = lane_mask(d - j);
+        const __m256 pv = full ? _mm256_loadu_ps(p + j) : _mm256_maskload_ps(p + j, m);
+        const __m256 e = _mm256_sub_ps(pv, full ? _mm256_loadu_ps(tg + j) : _mm256_maskload_ps(tg + j, m));
+        if (full)
+            _mm256_storeu_ps(c + j, _mm256_mul_ps(rv, e));
+        else
+            _mm256_maskstore_ps(c + j, m, _mm256_mul_ps(rv, e));
+        u = _mm256_add_ps(u, _mm256_mul_ps(e, e));
+        mx = _mm256_max_epi32(mx, _mm256_and_si256(abs, _mm256_castps_si256(pv)));
+    }
+    __m128i r4 = _mm_max_epi32(_mm256_castsi256_si128(mx), _mm256_extracti128_si256(mx, 1));
+    r4 = _mm_max_epi32(r4, _mm_shuffle_epi32(r4, _MM_SHUFFLE(1, 0, 3, 2)));
+    r4 = _mm_max_epi32(r4, _mm_shuffle_epi32(r4, _MM_SHUFFLE(2, 3, 0, 1)));
+    *pmax = (uint32_t)_mm_cvtsi128_si32(r4);
+    /* (u0+u4, u1+u5, u2+u6, u3+u7), then (.. + u2+u6, .. + u3+u7), then the two */
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+static void scale_i32_avx2(const int32_t *a, size_t d, float s, float *f)
+{
+    const __m256 sv = _mm256_set1_ps(s);
+    size_t j = 0;
+    for (; j + 8 <= d; j += 8)
+        _mm256_storeu_ps(f + j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(a + j))), sv));
+    if (j < d) {
+        const __m256i m = lane_mask(d - j);
+        _mm256_maskstore_ps(f + j, m, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_maskload_epi32((const int *)(a + j), m)), sv));
+    }
+}
+
 /* vpmuldq squares the even int32 lanes into int64; the odd ones are shifted
  * down into even position first */
 static int64_t sumsq_avx2(const int32_t *a, size_t n)
@@ -398,5 +443,5 @@ static void residual_avx2(const float *x, const int32_t *acc, size_t n, float g,
 
 const ttt_kernels ttt_kernels_avx2 = {
     "avx2", absmax_bits_avx2, quantize_avx2, tpack_size_avx2, tpack_avx2, tgemm_avx2,
-    update_predict_avx2, sumsq_avx2, residual_avx2,
+    update_predict_avx2, error_avx2, scale_i32_avx2, sumsq_avx2, residual_avx2,
 };
