@@ -82,14 +82,23 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
     const size_t D = m->D, d = m->d, nd = m->nd;
 
     for (size_t t = 0; t < nb; t++) {
-        const float *x = in + t * D;
-        int8_t *q = m->q + t * m->Dq;
         /* one absmax serves both the finite check and the quantisation */
-        const uint32_t mb = k->absmax_bits(x, D);
+        const uint32_t mb = k->absmax_bits(in + t * D, D);
         m->ok[t] = mb < to_bits(INFINITY);
-        m->mx[t] = 0.0f;
-        if (m->ok[t]) {
-            m->mx[t] = quantize_token(k, x, D, from_bits(mb), q, &m->qsum[t]);
+        m->mx[t] = m->ok[t] ? from_bits(mb) : 0.0f;
+    }
+    /* every absmax, then every scale, then every quantisation: the divides
+     * run side by side instead of each stalling its token's quantisation */
+    float scale[TTT_BLOCK];
+    for (size_t t = 0; t < nb; t++) {
+        if (m->mx[t] < TTT_ABSMAX_FLOOR)
+            m->mx[t] = 0.0f;
+        scale[t] = m->mx[t] != 0.0f ? 127.0f / m->mx[t] : 0.0f;
+    }
+    for (size_t t = 0; t < nb; t++) {
+        int8_t *q = m->q + t * m->Dq;
+        if (m->mx[t] != 0.0f) {
+            m->qsum[t] = k->quantize(in + t * D, D, scale[t], q);
         } else {
             memset(q, 0, D);
             m->qsum[t] = 0;
