@@ -285,8 +285,11 @@ AI void up_chunk(int NV, int MASKED, int UP, int DK, int PR, float *Wt, size_t w
     __m256 cv[4], acc[4];
     for (int k = 0; k < NV; k++) {
         const int mk = MASKED && k == NV - 1;
+        /* -c: W + (-c) a equals W - c a exactly, signed zeros included,
+         * and an add can take W straight from memory */
         if (UP)
-            cv[k] = mk ? _mm256_maskload_ps(c + 8 * k, m) : _mm256_loadu_ps(c + 8 * k);
+            cv[k] = _mm256_xor_ps(mk ? _mm256_maskload_ps(c + 8 * k, m) : _mm256_loadu_ps(c + 8 * k),
+                                  _mm256_set1_ps(-0.0f));
         acc[k] = _mm256_setzero_ps();
     }
     /* two columns per iteration: the loop's own bookkeeping is a good part
@@ -302,7 +305,7 @@ AI void up_chunk(int NV, int MASKED, int UP, int DK, int PR, float *Wt, size_t w
             if (UP) {
                 if (DK)
                     x = _mm256_mul_ps(x, dv);
-                x = _mm256_sub_ps(x, _mm256_mul_ps(cv[k], a));
+                x = _mm256_add_ps(x, _mm256_mul_ps(cv[k], a));
                 if (mk)
                     _mm256_maskstore_ps(col + 8 * k, m, x);
                 else

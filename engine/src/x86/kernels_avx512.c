@@ -216,8 +216,10 @@ AI void up_chunk(int NV, int UP, int DK, int PR, float *Wt, size_t ws, size_t d,
     const __m512 dv = _mm512_set1_ps(decay);
     __m512 cv[4], acc[4];
     for (int k = 0; k < NV; k++) {
+        /* -c: W + (-c) a equals W - c a exactly (see kernels_avx2.c) */
         if (UP)
-            cv[k] = _mm512_maskz_loadu_ps(mk[k], c + 16 * k);
+            cv[k] = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_maskz_loadu_epi32(mk[k], c + 16 * k),
+                                                         _mm512_set1_epi32(INT32_MIN)));
         acc[k] = _mm512_setzero_ps();
     }
     for (size_t j = 0; j < d; j++) {
@@ -229,7 +231,7 @@ AI void up_chunk(int NV, int UP, int DK, int PR, float *Wt, size_t ws, size_t d,
             if (UP) {
                 if (DK)
                     x = _mm512_mul_ps(x, dv);
-                x = _mm512_sub_ps(x, _mm512_mul_ps(cv[k], a));
+                x = _mm512_add_ps(x, _mm512_mul_ps(cv[k], a));
                 _mm512_mask_storeu_ps(col + 16 * k, mk[k], x);
             }
             if (PR)
