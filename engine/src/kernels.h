@@ -19,7 +19,9 @@ typedef struct ttt_kernels {
     uint32_t (*absmax_bits)(const float *x, size_t n);
 
     /* q[i] = clamp(rint(x[i] * scale), -127, 127) with ties to even; returns
-     * the sum of q[i]. x must be finite and |x[i] * scale| <= 128. */
+     * the sum of q[i]. x must be finite and |x[i] * scale| < 127.5, which
+     * scale = 127 / max|x| guarantees (the product is at most 127 (1 + 2^-23)):
+     * the clamp then never acts, and a kernel may leave it out. */
     int32_t (*quantize)(const float *x, size_t n, float scale, int8_t *q);
 
     /* A ternary matrix in the layout this ISA's tgemm reads: tpack_size

@@ -137,11 +137,11 @@ static int check_quantize(const ttt_kernels *k)
             } else if (rep == 1) { /* exact ties: x * scale = k + 0.5 */
                 scale = 0.5f;
                 for (size_t i = 0; i < n; i++)
-                    x[i] = (float)((int)(rnd() % 256) - 128) + 1.0f; /* (k+1)/2 */
+                    x[i] = (float)((int)(rnd() % 255) - 127) * 2.0f; /* even: -254 .. 254 */
                 for (size_t i = 0; i < n; i += 3)
-                    x[i] = (float)(2 * (int)(rnd() % 255) - 255); /* odd: .5 ties */
-                x[0] = 255.0f;  /* 127.5 rounds to 128, clamps to 127 */
-                x[n - 1] = -256.0f; /* -128 clamps to -127 */
+                    x[i] = (float)(2 * (int)(rnd() % 254) - 253); /* odd: .5 ties, +-126.5 */
+                x[0] = 254.99998f;  /* 127.49999: the largest product allowed */
+                x[n - 1] = -254.99998f;
             } else { /* zeros, denormals, a value exactly at the limit */
                 scale = 127.0f / FLT_MAX;
                 for (size_t i = 0; i < n; i++)
