@@ -2,7 +2,8 @@
  * Engine throughput, single thread, against this machine's compute roofline.
  *
  * For each ISA the CPU runs (forced through cfg.max_isa) and each D, it times
- * ttt_forward() on 1000 tokens (median of several runs after a warm-up) and
+ * ttt_forward() on 1000 tokens (median of several runs after a warm-up, and
+ * the best run) and
  * compares tokens/s with the roofline measured in the same run: a token
  * costs 2*D*d int8 MACs (Down and Up) and 2*d*d fp32 FMAs (update and
  * prediction), so at best it takes 2Dd / peak_mac + 2d^2 / peak_fma seconds.
@@ -42,17 +43,20 @@ static volatile int64_t g_sink;
 /* ---- roofline microbenchmarks: operations per second ---- */
 
 #if HAVE_X86
-/* The empty asm makes the operands opaque, so the compiler can neither hoist
- * the loop-invariant products nor drop the loop. */
+/* The empty asm makes the operands opaque before every product, so the
+ * compiler can neither hoist the loop-invariant products nor merge the eight
+ * identical ones into one (which would time the adds alone), nor drop the
+ * loop. */
 __attribute__((target("avx2"))) static double mac_avx2(long iters)
 {
     __m256i a[8], w = _mm256_set1_epi8(1), v = _mm256_set1_epi8(3);
     for (int k = 0; k < 8; k++)
         a[k] = _mm256_setzero_si256();
     for (long i = 0; i < iters; i++) {
-        __asm__ volatile("" : "+x"(w), "+x"(v));
-        for (int k = 0; k < 8; k++)
+        for (int k = 0; k < 8; k++) {
+            __asm__ volatile("" : "+x"(w));
             a[k] = _mm256_add_epi16(a[k], _mm256_maddubs_epi16(w, v));
+        }
     }
     for (int k = 1; k < 8; k++)
         a[0] = _mm256_add_epi16(a[0], a[k]);
@@ -66,9 +70,10 @@ __attribute__((target("avx512f,avx512bw"))) static double mac_avx512(long iters)
     for (int k = 0; k < 8; k++)
         a[k] = _mm512_setzero_si512();
     for (long i = 0; i < iters; i++) {
-        __asm__ volatile("" : "+v"(w), "+v"(v));
-        for (int k = 0; k < 8; k++)
+        for (int k = 0; k < 8; k++) {
+            __asm__ volatile("" : "+v"(w));
             a[k] = _mm512_add_epi16(a[k], _mm512_maddubs_epi16(w, v));
+        }
     }
     for (int k = 1; k < 8; k++)
         a[0] = _mm512_add_epi16(a[0], a[k]);
@@ -173,8 +178,9 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* median tokens/s of `runs` timed calls, or a negative value on error */
-static double time_engine(unsigned isa, size_t D, int runs, const char **kname)
+/* median tokens/s of `runs` timed calls (and in *best the fastest call:
+ * on a shared machine the least disturbed one), or a negative value on error */
+static double time_engine(unsigned isa, size_t D, int runs, const char **kname, double *best)
 {
     ttt_config cfg;
     ttt_config_default(&cfg);
@@ -206,6 +212,7 @@ static double time_engine(unsigned isa, size_t D, int runs, const char **kname)
     }
     qsort(t, (size_t)runs, sizeof t[0], cmp_double);
     free(in), free(out), ttt_destroy(m);
+    *best = TOKENS / t[0];
     return TOKENS / t[runs / 2];
 }
 
@@ -249,21 +256,22 @@ int main(int argc, char **argv)
     const size_t nD = quick ? sizeof quick_D / sizeof quick_D[0] : sizeof all_D / sizeof all_D[0];
     const int runs = quick ? 5 : 9;
 
-    printf("%-12s %6s %6s %14s %10s %14s %9s\n", "kernels", "D", "d", "tokens/s", "ns/token", "roofline tok/s",
-           "roofline");
+    printf("%-12s %6s %6s %14s %10s %14s %14s %9s\n", "kernels", "D", "d", "tokens/s", "ns/token", "best tok/s",
+           "roofline tok/s", "roofline");
     double best128 = -1.0, frac_best[16] = { 0 };
     for (unsigned isa = TTT_ISA_SCALAR; isa <= (unsigned)best; isa++) {
         for (size_t i = 0; i < nD; i++) {
             const size_t D = Ds[i], d = D / 4;
             const char *kname = "?";
-            const double tps = time_engine(isa, D, runs, &kname);
+            double best_tps = 0.0;
+            const double tps = time_engine(isa, D, runs, &kname, &best_tps);
             if (tps < 0) {
                 fprintf(stderr, "D=%zu: model creation failed\n", D);
                 return 2;
             }
             const double roof = 1.0 / (2.0 * (double)D * (double)d / peak_mac + 2.0 * (double)d * (double)d / peak_fma);
-            printf("%-12s %6zu %6zu %14.0f %10.1f %14.0f %8.1f%%\n", kname, D, d, tps, 1e9 / tps, roof,
-                   100.0 * tps / roof);
+            printf("%-12s %6zu %6zu %14.0f %10.1f %14.0f %14.0f %8.1f%%\n", kname, D, d, tps, 1e9 / tps, best_tps,
+                   roof, 100.0 * tps / roof);
             fflush(stdout);
             if (isa == (unsigned)best) {
                 frac_best[i] = tps / roof;

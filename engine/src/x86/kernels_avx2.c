@@ -324,9 +324,85 @@ AI void up_chunk(int NV, int MASKED, int UP, int DK, int PR, float *Wt, size_t w
         }
 }
 
+/*
+ * Large W (beyond L2) is streamed four whole columns at a time, in memory
+ * order: walking 32 rows over every column instead touches one 128-byte
+ * piece per column at a stride of ws floats, which defeats the prefetchers
+ * and, with ws a multiple of 1024, maps every piece to the same L1 set. The
+ * sums p[i] then live in memory (L1), still one per row, still added in
+ * column order: the same arithmetic.
+ */
+#define STREAM_D 512
+
+/* NC columns from j on, for the rows in [i, i + 8) (masked: the last d % 8) */
+AI void up_stream_cols(int NC, int MK, int UP, int DK, int PR, float *Wt, size_t ws, size_t j, size_t i,
+                       __m256i m, const float *c, const __m256 *a, const __m256 *b, __m256 dv, float *p)
+{
+    __m256 ci = _mm256_setzero_ps(), acc = _mm256_setzero_ps();
+    if (UP)
+        ci = MK ? _mm256_maskload_ps(c + i, m) : _mm256_loadu_ps(c + i);
+    if (PR)
+        acc = MK ? _mm256_maskload_ps(p + i, m) : _mm256_loadu_ps(p + i);
+    for (int k = 0; k < NC; k++) {
+        float *w = Wt + (j + k) * ws + i;
+        __m256 x = MK ? _mm256_maskload_ps(w, m) : _mm256_loadu_ps(w);
+        if (UP) {
+            if (DK)
+                x = _mm256_mul_ps(x, dv);
+            x = _mm256_sub_ps(x, _mm256_mul_ps(ci, a[k]));
+            if (MK)
+                _mm256_maskstore_ps(w, m, x);
+            else
+                _mm256_storeu_ps(w, x);
+        }
+        if (PR)
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(x, b[k]));
+    }
+    if (PR) {
+        if (MK)
+            _mm256_maskstore_ps(p + i, m, acc);
+        else
+            _mm256_storeu_ps(p + i, acc);
+    }
+}
+
+/* NC columns from j on, every row */
+AI void up_stream_pass(int NC, int UP, int DK, int PR, float *Wt, size_t ws, size_t d, size_t j,
+                       const float *c, const float *fo, const float *fn, __m256 dv, float *p)
+{
+    __m256 a[4], b[4];
+    for (int k = 0; k < NC; k++) {
+        a[k] = UP ? _mm256_broadcast_ss(fo + j + k) : _mm256_setzero_ps();
+        b[k] = PR ? _mm256_broadcast_ss(fn + j + k) : _mm256_setzero_ps();
+    }
+    const __m256i m = lane_mask(d % 8);
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8)
+        up_stream_cols(NC, 0, UP, DK, PR, Wt, ws, j, i, m, c, a, b, dv, p);
+    if (i < d)
+        up_stream_cols(NC, 1, UP, DK, PR, Wt, ws, j, i, m, c, a, b, dv, p);
+}
+
+AI void up_stream(int UP, int DK, int PR, float *Wt, size_t d, size_t ws, const float *c,
+                  const float *fo, float decay, const float *fn, float *p)
+{
+    const __m256 dv = _mm256_set1_ps(decay);
+    if (PR)
+        memset(p, 0, d * sizeof *p);
+    size_t j = 0;
+    for (; j + 4 <= d; j += 4)
+        up_stream_pass(4, UP, DK, PR, Wt, ws, d, j, c, fo, fn, dv, p);
+    for (; j < d; j++)
+        up_stream_pass(1, UP, DK, PR, Wt, ws, d, j, c, fo, fn, dv, p);
+}
+
 AI void up_all(int UP, int DK, int PR, float *Wt, size_t d, size_t ws, const float *c,
                const float *fo, float decay, const float *fn, float *p)
 {
+    if (d >= STREAM_D) {
+        up_stream(UP, DK, PR, Wt, d, ws, c, fo, decay, fn, p);
+        return;
+    }
     size_t i = 0;
     for (; i + 32 <= d; i += 32)
         up_chunk(4, 0, UP, DK, PR, Wt + i, ws, d, 8, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);

@@ -243,9 +243,59 @@ AI void up_chunk(int NV, int UP, int DK, int PR, float *Wt, size_t ws, size_t d,
             _mm512_mask_storeu_ps(p + 16 * k, mk[k], acc[k]);
 }
 
+/* Large W: four whole columns at a time, in memory order (see kernels_avx2.c) */
+#define STREAM_D 512
+
+AI void up_stream_pass(int NC, int UP, int DK, int PR, float *Wt, size_t ws, size_t d, size_t j,
+                       const float *c, const float *fo, const float *fn, __m512 dv, float *p)
+{
+    __m512 a[4], b[4];
+    for (int k = 0; k < NC; k++) {
+        a[k] = UP ? _mm512_set1_ps(fo[j + k]) : _mm512_setzero_ps();
+        b[k] = PR ? _mm512_set1_ps(fn[j + k]) : _mm512_setzero_ps();
+    }
+    for (size_t i = 0; i < d; i += 16) {
+        const __mmask16 m = d - i >= 16 ? (__mmask16)0xffff : mask16(d - i);
+        const __m512 ci = UP ? _mm512_maskz_loadu_ps(m, c + i) : _mm512_setzero_ps();
+        __m512 acc = PR ? _mm512_maskz_loadu_ps(m, p + i) : _mm512_setzero_ps();
+        for (int k = 0; k < NC; k++) {
+            float *w = Wt + (j + k) * ws + i;
+            __m512 x = _mm512_maskz_loadu_ps(m, w);
+            if (UP) {
+                if (DK)
+                    x = _mm512_mul_ps(x, dv);
+                x = _mm512_sub_ps(x, _mm512_mul_ps(ci, a[k]));
+                _mm512_mask_storeu_ps(w, m, x);
+            }
+            if (PR)
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(x, b[k]));
+        }
+        if (PR)
+            _mm512_mask_storeu_ps(p + i, m, acc);
+    }
+}
+
+AI void up_stream(int UP, int DK, int PR, float *Wt, size_t d, size_t ws, const float *c,
+                  const float *fo, float decay, const float *fn, float *p)
+{
+    const __m512 dv = _mm512_set1_ps(decay);
+    if (PR)
+        for (size_t i = 0; i < d; i += 16)
+            _mm512_mask_storeu_ps(p + i, d - i >= 16 ? (__mmask16)0xffff : mask16(d - i), _mm512_setzero_ps());
+    size_t j = 0;
+    for (; j + 4 <= d; j += 4)
+        up_stream_pass(4, UP, DK, PR, Wt, ws, d, j, c, fo, fn, dv, p);
+    for (; j < d; j++)
+        up_stream_pass(1, UP, DK, PR, Wt, ws, d, j, c, fo, fn, dv, p);
+}
+
 AI void up_all(int UP, int DK, int PR, float *Wt, size_t d, size_t ws, const float *c,
                const float *fo, float decay, const float *fn, float *p)
 {
+    if (d >= STREAM_D) {
+        up_stream(UP, DK, PR, Wt, d, ws, c, fo, decay, fn, p);
+        return;
+    }
     __mmask16 mk[4] = { 0xffff, 0xffff, 0xffff, 0xffff };
     size_t i = 0;
     for (; i + 64 <= d; i += 64)
