@@ -49,14 +49,15 @@
 #include "config.h"
 #endif
 
-#include <math.h>
 #include <string.h>
 
 #include <gst/audio/audio.h>
 #include <bitttt/bitttt.h>
 
 #include "gstbitttt.h"
+#include "gstbitttt-audio.h"
 #include "gstbitttt-meta.h"
+#include "gstbitttt-stats.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_bitttt_debug);
 #define GST_CAT_DEFAULT gst_bitttt_debug
@@ -161,9 +162,7 @@ struct _GstBitTTT
   ttt_model *model;
   gsize dim;                    /* D: floats per token */
   gboolean is_audio;
-  gint rate, channels;
-  guint fpt;
-  gint fps_n, fps_d;
+  gint fps_n, fps_d;            /* tensors: the caps' framerate */
   gfloat applied_lr;
   gboolean applied_learning;
   gboolean dirty;               /* learned state not yet saved */
@@ -175,30 +174,11 @@ struct _GstBitTTT
   gsize scratch_len;
   gfloat *xcopy;                /* token values for the range rule */
   gsize xcopy_tokens;           /* 0: range rule off */
-  gfloat *token;                /* one token straddling two buffers */
-  gfloat *hold, *hold_tmp;      /* audio delay line, hold_len floats each */
-  gsize hold_len;
-  gsize unproc;                 /* floats at the end of hold not yet run */
-  gboolean have_data;           /* audio since the last drain */
-  GstClockTime next_ts;
+  gfloat *surp, *score;         /* this buffer's meta arrays at the next
+                                 * token; NULL without the meta */
 
-  /* analyser (hop != frames-per-token): windows of fpt frames every hop */
-  gboolean analyser;
-  guint hop;
-  gfloat *hist;                 /* the last fpt - 1 frames of the stream */
-  gsize hist_len;               /* floats */
-  gfloat *win;                  /* windows for one engine call */
-  gsize win_cap;                /* windows */
-  gsize hop_need;               /* frames until the next window is complete */
-
-  /* this buffer */
-  guint buf_tokens, buf_skipped;
-
-  /* this message interval */
-  gboolean iv_open;
-  GstClockTime iv_start, iv_end;
-  guint64 iv_tokens, iv_skipped, iv_finite, iv_engine_ns;
-  gdouble iv_sum, iv_max, iv_anomaly;
+  GstBitTTTAudio audio;         /* framing of audio streams */
+  GstBitTTTStats stats;         /* this buffer's and this interval's */
 };
 
 #define TENSOR_CAPS \
@@ -313,7 +293,6 @@ static void gst_bitttt_before_transform (GstBaseTransform * trans,
 static GstFlowReturn gst_bitttt_transform_ip (GstBaseTransform * trans,
     GstBuffer * buf);
 static void gst_bitttt_reset_action (GstBitTTT * self);
-static void gst_bitttt_post_interval (GstBitTTT * self);
 
 static void
 gst_bitttt_class_init (GstBitTTTClass * klass)
@@ -504,7 +483,6 @@ gst_bitttt_init (GstBitTTT * self)
   self->anomaly_k = DEFAULT_ANOMALY_K;
   self->anomaly_range_margin = DEFAULT_ANOMALY_RANGE_MARGIN;
   self->hop_prop = DEFAULT_HOP;
-  self->next_ts = GST_CLOCK_TIME_NONE;
 
   /* the engine writes its output over its input: never pass through */
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
@@ -517,17 +495,9 @@ gst_bitttt_free_arrays (GstBitTTT * self)
   g_clear_pointer (&self->scratch, g_free);
   g_clear_pointer (&self->score_scratch, g_free);
   g_clear_pointer (&self->xcopy, g_free);
-  g_clear_pointer (&self->token, g_free);
-  g_clear_pointer (&self->hold, g_free);
-  g_clear_pointer (&self->hold_tmp, g_free);
-  g_clear_pointer (&self->hist, g_free);
-  g_clear_pointer (&self->win, g_free);
   self->scratch_len = 0;
   self->xcopy_tokens = 0;
-  self->hold_len = 0;
-  self->hist_len = 0;
-  self->win_cap = 0;
-  self->unproc = 0;
+  gst_bitttt_audio_free (&self->audio);
 }
 
 static void
@@ -723,33 +693,6 @@ gst_bitttt_reset_model (GstBitTTT * self, const gchar * why)
   self->dirty = TRUE;
 }
 
-static void
-gst_bitttt_clear_interval (GstBitTTT * self)
-{
-  self->iv_open = FALSE;
-  self->iv_start = self->iv_end = GST_CLOCK_TIME_NONE;
-  self->iv_tokens = self->iv_skipped = self->iv_finite = 0;
-  self->iv_engine_ns = 0;
-  self->iv_sum = 0.0;
-  self->iv_max = -INFINITY;
-  self->iv_anomaly = -INFINITY;
-}
-
-/* Back to an empty delay line: fpt - 1 frames of silence ahead of the
- * stream, nothing unprocessed; the analyser starts a new first window. */
-static void
-gst_bitttt_clear_hold (GstBitTTT * self)
-{
-  if (self->hold_len > 0)
-    memset (self->hold, 0, self->hold_len * sizeof (gfloat));
-  if (self->hist_len > 0)
-    memset (self->hist, 0, self->hist_len * sizeof (gfloat));
-  self->hop_need = self->fpt;
-  self->unproc = 0;
-  self->have_data = FALSE;
-  self->next_ts = GST_CLOCK_TIME_NONE;
-}
-
 static gboolean
 gst_bitttt_save_state (GstBitTTT * self)
 {
@@ -775,23 +718,18 @@ gst_bitttt_save_state (GstBitTTT * self)
   return err == TTT_OK;
 }
 
-/* Pushes the audio still held in the delay line: the processed tail of the
- * last complete token and the final partial token, unchanged. */
+/* Pushes the audio still held in the delay line (see
+ * gst_bitttt_audio_drain). */
 static GstFlowReturn
 gst_bitttt_drain (GstBitTTT * self)
 {
-  GstBuffer *buf;
+  GstBuffer *buf = self->is_audio ? gst_bitttt_audio_drain (&self->audio)
+      : NULL;
 
-  if (!self->is_audio || !self->have_data || self->hold_len == 0)
+  if (buf == NULL)
     return GST_FLOW_OK;
-
-  buf = gst_buffer_new_memdup (self->hold, self->hold_len * sizeof (gfloat));
-  GST_BUFFER_PTS (buf) = self->next_ts;
-  GST_BUFFER_DURATION (buf) = gst_util_uint64_scale_int (self->fpt - 1,
-      GST_SECOND, self->rate);
-  GST_DEBUG_OBJECT (self, "draining %" G_GSIZE_FORMAT " floats",
-      self->hold_len);
-  gst_bitttt_clear_hold (self);
+  GST_DEBUG_OBJECT (self, "draining %" G_GSIZE_FORMAT " bytes",
+      gst_buffer_get_size (buf));
   return gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), buf);
 }
 
@@ -821,19 +759,17 @@ parse_dimensions (const gchar * str, gsize * dim, gsize * tokens)
   return ok;
 }
 
-/* Everything the streaming path needs, sized for these caps: nothing is
- * allocated per buffer unless the meta is on. */
-static void
-gst_bitttt_alloc_arrays (GstBitTTT * self, gsize scratch_len, gsize hold_len,
-    gsize hist_len)
+/* The engine's side arrays, sized for these caps: nothing is allocated
+ * per buffer unless the meta is on. Returns how many tokens one engine
+ * call may copy aside (range rule, analyser windows). */
+static gsize
+gst_bitttt_alloc_arrays (GstBitTTT * self, gsize scratch_len)
 {
-  const gsize per_call = MAX (COPY_SCRATCH_FLOATS / self->dim, 1);
+  const gsize per_call = MIN (MAX (COPY_SCRATCH_FLOATS / self->dim, 1),
+      scratch_len);
   const gsize xcopy_tokens = self->anomaly != NULL &&
-      self->anomaly_range_margin > 0.0f ? MIN (per_call, scratch_len) : 0;
-  const gsize win_cap = self->analyser ? MIN (per_call, scratch_len) : 0;
+      self->anomaly_range_margin > 0.0f ? per_call : 0;
 
-  /* reallocate only what changed size: same-shape renegotiation keeps the
-   * delay line's contents */
   if (scratch_len != self->scratch_len) {
     g_free (self->scratch);
     g_free (self->score_scratch);
@@ -841,29 +777,10 @@ gst_bitttt_alloc_arrays (GstBitTTT * self, gsize scratch_len, gsize hold_len,
     self->score_scratch = g_new (gfloat, scratch_len);
     self->scratch_len = scratch_len;
   }
-  g_free (self->token);
-  self->token = g_new (gfloat, self->dim);
   g_free (self->xcopy);
   self->xcopy = xcopy_tokens ? g_new (gfloat, xcopy_tokens * self->dim) : NULL;
   self->xcopy_tokens = xcopy_tokens;
-  g_free (self->win);
-  self->win = win_cap ? g_new (gfloat, win_cap * self->dim) : NULL;
-  self->win_cap = win_cap;
-  if (hold_len != self->hold_len || self->hold == NULL) {
-    g_free (self->hold);
-    g_free (self->hold_tmp);
-    self->hold = g_new0 (gfloat, MAX (hold_len, 1));
-    self->hold_tmp = g_new0 (gfloat, MAX (hold_len, 1));
-    self->hold_len = hold_len;
-    self->unproc = 0;
-    self->have_data = FALSE;
-  }
-  if (hist_len != self->hist_len || self->hist == NULL) {
-    g_free (self->hist);
-    self->hist = g_new0 (gfloat, MAX (hist_len, 1));
-    self->hist_len = hist_len;
-    self->hop_need = self->fpt;
-  }
+  return per_call;
 }
 
 static const gchar *
@@ -992,9 +909,9 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   GstStructure *s = gst_caps_get_structure (incaps, 0);
   gboolean is_audio = gst_structure_has_name (s, "audio/x-raw");
   guint want_dim, fpt, hop;
-  gboolean analyser = FALSE, restart;
+  gboolean restart;
   GstBitTTTResetOn reset_on;
-  gsize dim = 0, tokens = 1, scratch_len, hold_len = 0, hist_len = 0;
+  gsize dim = 0, tokens = 1, scratch_len, per_call;
   gint rate = 0, channels = 0, fps_n = 0, fps_d = 1;
   GstClockTime latency = 0, old_latency;
 
@@ -1026,15 +943,9 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
       return FALSE;
     }
     scratch_len = AUDIO_SCRATCH_TOKENS;
-    analyser = hop != fpt;
-    if (analyser) {
-      /* windows are copies: the audio is untouched, so nothing is held
-       * back and no latency is added */
-      hist_len = (gsize) channels *(fpt - 1);
-    } else {
-      hold_len = (gsize) channels *(fpt - 1);
+    /* the analyser (hop != fpt) copies its windows: nothing is held back */
+    if (hop == fpt)
       latency = gst_util_uint64_scale_int (fpt - 1, GST_SECOND, rate);
-    }
   } else {
     const gchar *dims = gst_structure_get_string (s, "dimensions");
 
@@ -1066,10 +977,10 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   }
 
   /* audio held under the old format must leave before the format changes;
-   * the analyser's history is only valid in the same format */
-  restart = !self->is_audio || !is_audio || rate != self->rate
-      || channels != self->channels || fpt != self->fpt
-      || analyser != self->analyser || hop != self->hop;
+   * the analyser's history is only valid in the same format (tensor caps
+   * leave no audio shape behind) */
+  restart = !is_audio
+      || !gst_bitttt_audio_matches (&self->audio, rate, channels, fpt, hop);
   if (self->is_audio && restart)
     gst_bitttt_drain (self);
 
@@ -1094,17 +1005,15 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   }
 
   self->is_audio = is_audio;
-  self->rate = rate;
-  self->channels = channels;
-  self->fpt = is_audio ? fpt : 1;
   self->fps_n = fps_n;
   self->fps_d = fps_d;
-  self->analyser = analyser;
-  self->hop = analyser ? hop : self->fpt;
-  gst_bitttt_alloc_arrays (self, scratch_len, hold_len, hist_len);
-  if (restart)
-    gst_bitttt_clear_hold (self);
-  if (!analyser)
+  per_call = gst_bitttt_alloc_arrays (self, scratch_len);
+  if (is_audio)
+    gst_bitttt_audio_configure (&self->audio, rate, channels, fpt, hop,
+        per_call);
+  else
+    gst_bitttt_audio_free (&self->audio);
+  if (!self->audio.analyser)
     gst_base_transform_set_passthrough (trans, FALSE);
 
   GST_OBJECT_LOCK (self);
@@ -1116,7 +1025,7 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
         gst_message_new_latency (GST_OBJECT (self)));
 
   GST_INFO_OBJECT (self, "D=%" G_GSIZE_FORMAT " (%s%s), kernel %s", dim,
-      is_audio ? "audio" : "tensor", analyser ? ", analyser" : "",
+      is_audio ? "audio" : "tensor", self->audio.analyser ? ", analyser" : "",
       ttt_get_kernel_name (self->model));
   return TRUE;
 }
@@ -1133,7 +1042,7 @@ gst_bitttt_start (GstBaseTransform * trans)
   GST_OBJECT_UNLOCK (self);
   self->is_audio = FALSE;
   self->dim = 0;
-  gst_bitttt_clear_interval (self);
+  gst_bitttt_stats_clear (&self->stats);
   return TRUE;
 }
 
@@ -1169,8 +1078,8 @@ gst_bitttt_sink_event (GstBaseTransform * trans, GstEvent * event)
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_FLUSH_STOP:
       /* flushed audio is gone whatever reset-on says */
-      gst_bitttt_clear_hold (self);
-      gst_bitttt_clear_interval (self);
+      gst_bitttt_audio_clear (&self->audio);
+      gst_bitttt_stats_clear (&self->stats);
       if (reset_on & GST_BITTTT_RESET_ON_FLUSH)
         gst_bitttt_reset_model (self, "flush");
       break;
@@ -1184,8 +1093,9 @@ gst_bitttt_sink_event (GstBaseTransform * trans, GstEvent * event)
       post = self->post_messages;
       GST_OBJECT_UNLOCK (self);
       /* the tail of the stream gets its statistics too */
-      if (post && self->iv_open && self->iv_tokens > 0)
-        gst_bitttt_post_interval (self);
+      if (post && gst_bitttt_stats_pending (&self->stats))
+        gst_bitttt_stats_post (&self->stats, GST_ELEMENT (self),
+            &trans->segment);
       if (self->model != NULL)
         gst_bitttt_save_state (self);
       break;
@@ -1221,28 +1131,12 @@ gst_bitttt_query (GstBaseTransform * trans, GstPadDirection direction,
       query);
 }
 
-/* Timestamps mean nothing in a non-TIME segment (filesrc sends BYTES). */
-static GstClockTime
-to_stream_time (GstBaseTransform * trans, GstClockTime ts)
-{
-  if (trans->segment.format != GST_FORMAT_TIME)
-    return GST_CLOCK_TIME_NONE;
-  return gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME, ts);
-}
-
-static GstClockTime
-to_running_time (GstBaseTransform * trans, GstClockTime ts)
-{
-  if (trans->segment.format != GST_FORMAT_TIME)
-    return GST_CLOCK_TIME_NONE;
-  return gst_segment_to_running_time (&trans->segment, GST_FORMAT_TIME, ts);
-}
-
 static void
 gst_bitttt_before_transform (GstBaseTransform * trans, GstBuffer * buf)
 {
   GstBitTTT *self = GST_BITTTT (trans);
-  GstClockTime stream_time = to_stream_time (trans, GST_BUFFER_PTS (buf));
+  GstClockTime stream_time =
+      gst_bitttt_stats_stream_time (&trans->segment, GST_BUFFER_PTS (buf));
   gboolean meta;
 
   if (GST_CLOCK_TIME_IS_VALID (stream_time))
@@ -1250,7 +1144,7 @@ gst_bitttt_before_transform (GstBaseTransform * trans, GstBuffer * buf)
 
   /* the analyser only reads the audio: no writable copy is needed unless
    * a meta has to be attached */
-  if (self->analyser) {
+  if (self->audio.analyser) {
     GST_OBJECT_LOCK (self);
     meta = self->surprise_meta;
     GST_OBJECT_UNLOCK (self);
@@ -1258,43 +1152,19 @@ gst_bitttt_before_transform (GstBaseTransform * trans, GstBuffer * buf)
   }
 }
 
-static void
-gst_bitttt_account (GstBitTTT * self, const gfloat * surprise,
-    const gfloat * score, gsize n)
-{
-  gsize i;
-
-  if (score != NULL) {
-    for (i = 0; i < n; i++)
-      if (score[i] > self->iv_anomaly)  /* false for NaN */
-        self->iv_anomaly = score[i];
-  }
-  for (i = 0; i < n; i++) {
-    const gfloat v = surprise[i];
-    if (isfinite (v)) {
-      self->iv_sum += v;
-      if (v > self->iv_max)
-        self->iv_max = v;
-      self->iv_finite++;
-    } else {
-      self->buf_skipped++;
-    }
-  }
-  self->buf_tokens += n;
-}
-
-/* Runs n tokens in place. Surprises (and anomaly scores) go to surp and
- * score (n floats each) when the meta wants them all, else to the scratch
- * arrays a chunk at a time. The range rule reads the tokens' input values,
- * so with it a chunk is first copied aside. */
+/* Runs n tokens in place (a GstBitTTTAudioRunFunc). Surprises (and
+ * anomaly scores) go to the meta's arrays when it wants them all, else to
+ * the scratch arrays a chunk at a time. The range rule reads the tokens'
+ * input values, so with it a chunk is first copied aside. */
 static int
-gst_bitttt_run (GstBitTTT * self, gfloat * data, gsize n, gfloat * surp,
-    gfloat * score)
+gst_bitttt_run (gpointer user_data, gfloat * data, gsize n)
 {
+  GstBitTTT *self = user_data;
+
   while (n > 0) {
-    gsize chunk = surp ? n : MIN (n, self->scratch_len);
-    gfloat *s = surp ? surp : self->scratch;
-    gfloat *a = score ? score : self->score_scratch;
+    gsize chunk = self->surp ? n : MIN (n, self->scratch_len);
+    gfloat *s = self->surp ? self->surp : self->scratch;
+    gfloat *a = self->score ? self->score : self->score_scratch;
     const gfloat *x = NULL;
     GstClockTime t0;
     int err;
@@ -1309,216 +1179,33 @@ gst_bitttt_run (GstBitTTT * self, gfloat * data, gsize n, gfloat * surp,
     if (err == TTT_OK && self->anomaly != NULL)
       err = ttt_anomaly_update (self->anomaly, s, x, x ? self->dim : 0,
           chunk, a, NULL);
-    self->iv_engine_ns += gst_util_get_timestamp () - t0;
+    self->stats.engine_ns += gst_util_get_timestamp () - t0;
     if (err != TTT_OK)
       return err;
-    gst_bitttt_account (self, s, self->anomaly ? a : NULL, chunk);
+    gst_bitttt_stats_account (&self->stats, s, self->anomaly ? a : NULL,
+        chunk);
     data += chunk * self->dim;
     n -= chunk;
-    if (surp)
-      surp += chunk;
-    if (score)
-      score += chunk;
+    if (self->surp)
+      self->surp += chunk;
+    if (self->score)
+      self->score += chunk;
   }
   return TTT_OK;
 }
 
-/* Windows whose last frame is in this buffer: the next one ends hop_need
- * frames in, then one every hop frames. */
-static gsize
-gst_bitttt_hop_windows (GstBitTTT * self, gsize frames)
+/* The buffer's duration, else what its frames or the framerate imply
+ * (GST_CLOCK_TIME_NONE if nothing does). */
+static GstClockTime
+gst_bitttt_duration (GstBitTTT * self, GstBuffer * buf, gsize frames)
 {
-  return frames >= self->hop_need ?
-      1 + (frames - self->hop_need) / self->hop : 0;
-}
-
-/*
- * Analyser: the buffer (frames frames at b) is only read. Window w covers
- * stream frames [w * hop, w * hop + fpt); it is complete when its last
- * frame arrives, and its first frames may come from hist, the fpt - 1
- * frames before this buffer. Windows are copied into win and run a batch
- * at a time; the engine's output is discarded.
- */
-static int
-gst_bitttt_process_hop (GstBitTTT * self, const gfloat * b, gsize frames,
-    gfloat * surp, gfloat * score)
-{
-  const gsize ch = (gsize) self->channels, fpt = self->fpt;
-  const gsize dim = self->dim, keep = fpt - 1;
-  gsize pos = 0, k = 0;
-  int err;
-
-  while (frames - pos >= self->hop_need) {
-    const gsize end = pos + self->hop_need;     /* >= 1 */
-    gfloat *w = self->win + k * dim;
-
-    if (end < fpt) {
-      const gsize old = fpt - end;      /* <= keep */
-      memcpy (w, self->hist + (keep - old) * ch, old * ch * sizeof (gfloat));
-      memcpy (w + old * ch, b, end * ch * sizeof (gfloat));
-    } else {
-      memcpy (w, b + (end - fpt) * ch, dim * sizeof (gfloat));
-    }
-    pos = end;
-    self->hop_need = self->hop;
-    if (++k == self->win_cap || frames - pos < self->hop_need) {
-      err = gst_bitttt_run (self, self->win, k, surp, score);
-      if (err != TTT_OK)
-        return err;
-      if (surp)
-        surp += k;
-      if (score)
-        score += k;
-      k = 0;
-    }
-  }
-  self->hop_need -= frames - pos;
-
-  if (keep > 0) {
-    if (frames >= keep) {
-      memcpy (self->hist, b + (frames - keep) * ch,
-          keep * ch * sizeof (gfloat));
-    } else {
-      memmove (self->hist, self->hist + frames * ch,
-          (keep - frames) * ch * sizeof (gfloat));
-      memcpy (self->hist + (keep - frames) * ch, b,
-          frames * ch * sizeof (gfloat));
-    }
-  }
-  return TTT_OK;
-}
-
-/*
- * Audio through a delay line of hold_len = (fpt - 1) * channels floats.
- * The virtual stream is hold followed by the buffer; its unprocessed part is
- * the last `unproc` floats of hold plus the buffer. Complete tokens are run
- * in place (a token straddling hold and buffer goes through `token`), then
- * the buffer gets the first L floats of the virtual stream and hold the
- * last hold_len. Every unprocessed float stays inside hold, so the output
- * only ever carries processed samples (or the initial silence).
- */
-static int
-gst_bitttt_process_audio (GstBitTTT * self, gfloat * b, gsize len,
-    gfloat * surp, gfloat * score)
-{
-  const gsize dim = self->dim, k = self->hold_len;
-  gfloat *h = self->hold;
-  gsize u = self->unproc;
-  int err;
-
-  if (len == 0)                 /* an empty buffer maps to NULL data */
-    return TTT_OK;
-  if (u + len >= dim) {
-    gsize o = 0, m;
-
-    if (u > 0) {
-      memcpy (self->token, h + k - u, u * sizeof (gfloat));
-      memcpy (self->token + u, b, (dim - u) * sizeof (gfloat));
-      err = gst_bitttt_run (self, self->token, 1, surp, score);
-      if (err != TTT_OK)
-        return err;
-      memcpy (h + k - u, self->token, u * sizeof (gfloat));
-      memcpy (b, self->token + u, (dim - u) * sizeof (gfloat));
-      o = dim - u;
-      if (surp)
-        surp++;
-      if (score)
-        score++;
-    }
-    m = (len - o) / dim;
-    if (m > 0) {
-      err = gst_bitttt_run (self, b + o, m, surp, score);
-      if (err != TTT_OK)
-        return err;
-    }
-    u = len - o - m * dim;
-  } else {
-    u += len;
-  }
-
-  if (k > 0) {
-    gfloat *t = self->hold_tmp;
-
-    if (len >= k) {
-      memcpy (t, b + len - k, k * sizeof (gfloat));
-      memmove (b + k, b, (len - k) * sizeof (gfloat));
-      memcpy (b, h, k * sizeof (gfloat));
-    } else {
-      memcpy (t, h + len, (k - len) * sizeof (gfloat));
-      memcpy (t + k - len, b, len * sizeof (gfloat));
-      memcpy (b, h, len * sizeof (gfloat));
-    }
-    self->hold_tmp = h;
-    self->hold = t;
-  }
-  self->unproc = u;
-  self->have_data = TRUE;
-  return TTT_OK;
-}
-
-static void
-gst_bitttt_post_interval (GstBitTTT * self)
-{
-  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
-  const GstClockTime start = self->iv_start, end = self->iv_end;
-  const gboolean timed = GST_CLOCK_TIME_IS_VALID (start)
-      && GST_CLOCK_TIME_IS_VALID (end) && end >= start;
-  const gdouble mean = self->iv_finite ? self->iv_sum / self->iv_finite : NAN;
-  const gdouble max = self->iv_finite ? self->iv_max : NAN;
-  const gdouble anomaly = isfinite (self->iv_anomaly) ? self->iv_anomaly : NAN;
-  const gdouble tps = self->iv_engine_ns ?
-      self->iv_tokens * (gdouble) GST_SECOND / self->iv_engine_ns : 0.0;
-  GstStructure *s;
-
-  s = gst_structure_new ("bitttt",
-      "timestamp", G_TYPE_UINT64, start,
-      "stream-time", G_TYPE_UINT64, to_stream_time (trans, start),
-      "running-time", G_TYPE_UINT64, to_running_time (trans, start),
-      "duration", G_TYPE_UINT64, timed ? end - start : GST_CLOCK_TIME_NONE,
-      "tokens", G_TYPE_UINT64, self->iv_tokens,
-      "mean-surprise", G_TYPE_DOUBLE, mean,
-      "max-surprise", G_TYPE_DOUBLE, max,
-      "skipped", G_TYPE_UINT64, self->iv_skipped,
-      "tokens-per-second", G_TYPE_DOUBLE, tps,
-      "anomaly", G_TYPE_DOUBLE, anomaly, NULL);
-  gst_bitttt_clear_interval (self);
-  gst_element_post_message (GST_ELEMENT (self),
-      gst_message_new_element (GST_OBJECT (self), s));
-}
-
-/* Adds this buffer to the interval and posts when the interval is full.
- * Without timestamps every buffer closes an interval. */
-static void
-gst_bitttt_interval (GstBitTTT * self, GstBuffer * buf, gsize frames,
-    guint64 interval)
-{
-  GstClockTime ts = GST_BUFFER_PTS (buf), dur = GST_BUFFER_DURATION (buf);
-  GstClockTime end = GST_CLOCK_TIME_NONE;
-
-  if (GST_BASE_TRANSFORM (self)->segment.format != GST_FORMAT_TIME)
-    ts = GST_CLOCK_TIME_NONE;
-
-  if (GST_CLOCK_TIME_IS_VALID (ts)) {
-    if (!GST_CLOCK_TIME_IS_VALID (dur)) {
-      if (self->is_audio)
-        dur = gst_util_uint64_scale_int (frames, GST_SECOND, self->rate);
-      else if (self->fps_n > 0)
-        dur = gst_util_uint64_scale_int (GST_SECOND, self->fps_d, self->fps_n);
-    }
-    end = GST_CLOCK_TIME_IS_VALID (dur) ? ts + dur : ts;
-  }
-  if (!self->iv_open || !GST_CLOCK_TIME_IS_VALID (self->iv_start)) {
-    self->iv_open = TRUE;
-    self->iv_start = ts;
-  }
-  self->iv_end = end;
-  self->iv_tokens += self->buf_tokens;
-  self->iv_skipped += self->buf_skipped;
-
-  if (!GST_CLOCK_TIME_IS_VALID (self->iv_start) ||
-      !GST_CLOCK_TIME_IS_VALID (end) || end < self->iv_start ||
-      end - self->iv_start >= interval)
-    gst_bitttt_post_interval (self);
+  if (GST_BUFFER_DURATION_IS_VALID (buf))
+    return GST_BUFFER_DURATION (buf);
+  if (self->is_audio)
+    return gst_util_uint64_scale_int (frames, GST_SECOND, self->audio.rate);
+  if (self->fps_n > 0)
+    return gst_util_uint64_scale_int (GST_SECOND, self->fps_d, self->fps_n);
+  return GST_CLOCK_TIME_NONE;
 }
 
 static GstFlowReturn
@@ -1530,7 +1217,8 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   GstBitTTTResetOn reset_on;
   guint64 interval, offset = 0;
   GstMapInfo map;
-  gsize len, n, frames = 0;
+  gsize n, frames = 0;
+  GstClockTime duration;
   gfloat *surp = NULL, *score = NULL;
   int err = TTT_OK;
 
@@ -1577,17 +1265,16 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   /* the analyser may be in passthrough: it reads a possibly shared buffer,
    * and adds a meta only when the buffer is its own (surprise-meta set
    * after before_transform chose passthrough: no meta for this buffer) */
-  if (self->analyser && want_meta && !gst_buffer_is_writable (buf))
+  if (self->audio.analyser && want_meta && !gst_buffer_is_writable (buf))
     want_meta = FALSE;
   if (!gst_buffer_map (buf, &map,
-          self->analyser ? GST_MAP_READ : GST_MAP_READWRITE)) {
+          self->audio.analyser ? GST_MAP_READ : GST_MAP_READWRITE)) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("Could not map the buffer"),
         (NULL));
     return GST_FLOW_ERROR;
   }
-  len = map.size / sizeof (gfloat);
   if (self->is_audio) {
-    const gsize frame_bytes = (gsize) self->channels * sizeof (gfloat);
+    const gsize frame_bytes = (gsize) self->audio.channels * sizeof (gfloat);
     if (map.size % frame_bytes != 0) {
       gst_buffer_unmap (buf, &map);
       GST_ELEMENT_ERROR (self, STREAM, FORMAT,
@@ -1597,8 +1284,7 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
       return GST_FLOW_ERROR;
     }
     frames = map.size / frame_bytes;
-    n = self->analyser ? gst_bitttt_hop_windows (self, frames)
-        : (self->unproc + len) / self->dim;
+    n = gst_bitttt_audio_tokens (&self->audio, frames);
   } else {
     const gsize token_bytes = self->dim * sizeof (gfloat);
     if (map.size % token_bytes != 0) {
@@ -1610,7 +1296,7 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
           (NULL));
       return GST_FLOW_ERROR;
     }
-    n = len / self->dim;
+    n = map.size / token_bytes;
   }
 
   if (want_meta) {
@@ -1622,22 +1308,19 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     if (ttt_get_stats (self->model, &st) == TTT_OK)
       offset = st.tokens_seen;
   }
-  self->buf_tokens = self->buf_skipped = 0;
+  gst_bitttt_stats_begin_buffer (&self->stats);
+  duration = gst_bitttt_duration (self, buf, frames);
 
+  self->surp = surp;
+  self->score = score;
   if (self->is_audio) {
-    if (GST_BUFFER_PTS_IS_VALID (buf))
-      self->next_ts = GST_BUFFER_PTS (buf) + (GST_BUFFER_DURATION_IS_VALID (buf)
-          ? GST_BUFFER_DURATION (buf)
-          : gst_util_uint64_scale_int (frames, GST_SECOND, self->rate));
-    if (self->analyser)
-      err = gst_bitttt_process_hop (self, (const gfloat *) map.data, frames,
-          surp, score);
-    else
-      err = gst_bitttt_process_audio (self, (gfloat *) map.data, len, surp,
-          score);
+    err = gst_bitttt_audio_process (&self->audio, (gfloat *) map.data, frames,
+        GST_BUFFER_PTS_IS_VALID (buf) ? GST_BUFFER_PTS (buf) + duration
+        : GST_CLOCK_TIME_NONE, gst_bitttt_run, self);
   } else if (n > 0) {
-    err = gst_bitttt_run (self, (gfloat *) map.data, n, surp, score);
+    err = gst_bitttt_run (self, (gfloat *) map.data, n);
   }
+  self->surp = self->score = NULL;
   gst_buffer_unmap (buf, &map);
 
   if (err != TTT_OK) {
@@ -1647,22 +1330,23 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
         ("Bit-TTT forward failed: %s", ttt_strerror (err)), (NULL));
     return GST_FLOW_ERROR;
   }
-  if (self->buf_tokens > 0)
+  if (self->stats.buf_tokens > 0)
     self->dirty = TRUE;
 
   GST_OBJECT_LOCK (self);
-  self->tokens_processed += self->buf_tokens;
-  self->tokens_skipped += self->buf_skipped;
+  self->tokens_processed += self->stats.buf_tokens;
+  self->tokens_skipped += self->stats.buf_skipped;
   GST_OBJECT_UNLOCK (self);
 
   if (want_meta)
-    gst_bitttt_surprise_meta_add (buf, offset, self->buf_skipped, surp,
-        score, self->buf_tokens);
+    gst_bitttt_surprise_meta_add (buf, offset, self->stats.buf_skipped, surp,
+        score, self->stats.buf_tokens);
 
-  if (post)
-    gst_bitttt_interval (self, buf, frames, interval);
-  else
-    gst_bitttt_clear_interval (self);
+  if (!post)
+    gst_bitttt_stats_clear (&self->stats);
+  else if (gst_bitttt_stats_end_buffer (&self->stats, &trans->segment,
+          GST_BUFFER_PTS (buf), duration, interval))
+    gst_bitttt_stats_post (&self->stats, GST_ELEMENT (self), &trans->segment);
   return GST_FLOW_OK;
 }
 
