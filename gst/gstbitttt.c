@@ -172,6 +172,7 @@ struct _GstBitTTT
   gfloat *scratch;              /* surprises, scratch_len tokens */
   gfloat *score_scratch;        /* anomaly scores, scratch_len tokens */
   gsize scratch_len;
+  gboolean range_rule;          /* the scorer reads the tokens' values */
   gfloat *xcopy;                /* token values for the range rule */
   gsize xcopy_tokens;           /* 0: range rule off */
   gfloat *surp, *score;         /* this buffer's meta arrays at the next
@@ -767,8 +768,7 @@ gst_bitttt_alloc_arrays (GstBitTTT * self, gsize scratch_len)
 {
   const gsize per_call = MIN (MAX (COPY_SCRATCH_FLOATS / self->dim, 1),
       scratch_len);
-  const gsize xcopy_tokens = self->anomaly != NULL &&
-      self->anomaly_range_margin > 0.0f ? per_call : 0;
+  const gsize xcopy_tokens = self->range_rule ? per_call : 0;
 
   if (scratch_len != self->scratch_len) {
     g_free (self->scratch);
@@ -873,6 +873,9 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
       return FALSE;
     }
   }
+  /* the token copies follow the scorer, not the property: that one is
+   * read under the lock and may change before the next caps */
+  self->range_rule = anomaly && acfg.range_margin > 0.0f;
   self->applied_lr = cfg.inner_lr;
   self->applied_learning = cfg.learning;
   self->dirty = FALSE;
