@@ -7,10 +7,6 @@
  * The price is a GstStructure and a GBytes per buffer, which is why the
  * element only attaches it when its surprise-meta property is set.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include "gstbitttt-meta.h"
 
 const GstMetaInfo *
@@ -60,10 +56,4 @@ gst_bitttt_surprise_meta_add (GstBuffer * buffer, guint64 offset,
     g_bytes_unref (bytes);
   }
   return meta;
-}
-
-GstCustomMeta *
-gst_bitttt_surprise_meta_get (GstBuffer * buffer)
-{
-  return gst_buffer_get_custom_meta (buffer, GST_BITTTT_SURPRISE_META_NAME);
 }

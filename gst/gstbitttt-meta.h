@@ -33,8 +33,6 @@ GstCustomMeta *gst_bitttt_surprise_meta_add (GstBuffer * buffer,
     guint64 offset, guint skipped, gfloat * surprise, gfloat * anomaly,
     guint tokens);
 
-GstCustomMeta *gst_bitttt_surprise_meta_get (GstBuffer * buffer);
-
 G_END_DECLS
 
 #endif /* GST_BITTTT_META_H */

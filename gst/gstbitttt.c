@@ -45,10 +45,6 @@
  * gst-launch-1.0 -m filesrc location=series.f32 ! audio/x-raw,format=F32LE,layout=interleaved,channels=1,rate=100 ! bitttt frames-per-token=32 hop=1 anomaly=true objective=multiview ! fakesink
  * ]|
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <string.h>
 
 #include <gst/audio/audio.h>
@@ -459,7 +455,6 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
   gst_type_mark_as_plugin_api (GST_TYPE_BITTTT_OBJECTIVE, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_BITTTT_FEATURE_NORM, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_BITTTT_UPDATE, 0);
-  gst_bitttt_surprise_meta_register ();
 }
 
 static void
@@ -1356,6 +1351,7 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
+  /* once, here: an element exists only once its plugin is loaded */
   gst_bitttt_surprise_meta_register ();
   return GST_ELEMENT_REGISTER (bitttt, plugin);
 }
