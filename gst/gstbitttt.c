@@ -1358,4 +1358,4 @@ plugin_init (GstPlugin * plugin)
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, bitttt,
     "Bit-TTT test-time-training layer", plugin_init, VERSION, "MIT",
-    "bitttt", "https://github.com/bitttt/bitttt")
+    "bitttt", "Bit-TTT")
