@@ -16,47 +16,7 @@
 
 #include "tap.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
-static volatile long n_alloc;
-
-#ifndef UNDER_ASAN
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-
-void *malloc(size_t n)
-{
-    n_alloc++;
-    return __libc_malloc(n);
-}
-
-void *calloc(size_t a, size_t b)
-{
-    n_alloc++;
-    return __libc_calloc(a, b);
-}
-
-void *realloc(void *p, size_t n)
-{
-    n_alloc++;
-    return __libc_realloc(p, n);
-}
-
-int posix_memalign(void **p, size_t align, size_t n)
-{
-    n_alloc++;
-    *p = __libc_memalign(align, n);
-    return *p ? 0 : 12 /* ENOMEM */;
-}
-#endif
+#include "alloc_counter.h"
 
 #define N 20000
 #define W 3
@@ -410,7 +370,7 @@ static void test_skipped(void)
 
 static void test_noalloc(void)
 {
-#ifdef UNDER_ASAN
+#if !ALLOC_COUNTER_ACTIVE
     tap_skip("the sanitizer owns malloc; counted in the plain build");
 #else
     fill_mixed(5000);

@@ -11,51 +11,11 @@
 
 #include "tap.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
-#ifndef UNDER_ASAN
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-
-static volatile long n_alloc;
-
-void *malloc(size_t n)
-{
-    n_alloc++;
-    return __libc_malloc(n);
-}
-
-void *calloc(size_t a, size_t b)
-{
-    n_alloc++;
-    return __libc_calloc(a, b);
-}
-
-void *realloc(void *p, size_t n)
-{
-    n_alloc++;
-    return __libc_realloc(p, n);
-}
-
-int posix_memalign(void **p, size_t align, size_t n)
-{
-    n_alloc++;
-    *p = __libc_memalign(align, n);
-    return *p ? 0 : 12 /* ENOMEM */;
-}
-#endif
+#include "alloc_counter.h"
 
 int main(void)
 {
-#ifdef UNDER_ASAN
+#if !ALLOC_COUNTER_ACTIVE
     tap_skip("the sanitizer owns malloc; counted in the plain build");
 #else
     static const size_t dims[] = {4, 64, 128, 1024};

@@ -25,66 +25,7 @@
 
 #include "../../engine/tap.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
-/* stays 0 under a sanitizer, which owns malloc */
-static volatile long n_alloc;
-
-#ifndef UNDER_ASAN
-extern void *__libc_malloc (size_t);
-extern void *__libc_calloc (size_t, size_t);
-extern void *__libc_realloc (void *, size_t);
-extern void *__libc_memalign (size_t, size_t);
-
-void *
-malloc (size_t n)
-{
-  n_alloc++;
-  return __libc_malloc (n);
-}
-
-void *
-calloc (size_t a, size_t b)
-{
-  n_alloc++;
-  return __libc_calloc (a, b);
-}
-
-void *
-realloc (void *p, size_t n)
-{
-  n_alloc++;
-  return __libc_realloc (p, n);
-}
-
-int
-posix_memalign (void **p, size_t align, size_t n)
-{
-  n_alloc++;
-  *p = __libc_memalign (align, n);
-  return *p ? 0 : 12 /* ENOMEM */ ;
-}
-
-void *
-memalign (size_t align, size_t n)
-{
-  n_alloc++;
-  return __libc_memalign (align, n);
-}
-
-void *
-aligned_alloc (size_t align, size_t n)
-{
-  n_alloc++;
-  return __libc_memalign (align, n);
-}
-#endif
+#include "../../engine/alloc_counter.h"
 
 #define NBUF 1000
 #define FIRST 100               /* counting starts at this buffer */
@@ -183,7 +124,7 @@ run_case (const gchar * caps, guint fpt, int config,
 int
 main (int argc, char **argv)
 {
-#ifdef UNDER_ASAN
+#if !ALLOC_COUNTER_ACTIVE
   (void) argc;
   (void) argv;
   (void) run_case;
