@@ -194,16 +194,7 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
             surprise[t] = s;
     }
 
-    k->tgemm(m->up, D, d, m->qp, m->dq, m->qpsum, nb, m->acc_up, D);
-    for (size_t t = 0; t < nb; t++) {
-        const float *x = in + t * D;
-        float *o = out + t * D;
-        /* g == 0: no residual at all, so the output is the input bit for bit */
-        if (m->g[t] != 0.0f)
-            k->residual(x, m->acc_up + t * D, D, m->g[t], o);
-        else if (o != x)
-            memcpy(o, x, D * sizeof *o);
-    }
+    k->tgemm_residual(m->up, D, d, m->qp, m->dq, m->qpsum, nb, in, m->g, out, D, m->acc_up);
 }
 
 int ttt_forward_ex(ttt_model *m, const float *in, size_t n, float *out, float *surprise)

@@ -74,6 +74,17 @@ typedef struct ttt_kernels {
 
     /* out[i] = x[i] + (float)acc[i] * g; out may equal x. */
     void (*residual)(const float *x, const int32_t *acc, size_t n, float g, float *out);
+
+    /* Up and the residual together: with b the tgemm product of packed and
+     * v (ostride rows), for r < rows and t < ntok
+     *   out[t * xstride + r] = x[t * xstride + r] + (float)b[t][r] * g[t]
+     * where g[t] != 0, else x[t * xstride + r] unchanged; out may equal x.
+     * acc (ntok x rows int32) is scratch a kernel may use. A kernel that
+     * fuses them converts each product while it is in a register instead of
+     * storing it and reading it back. */
+    void (*tgemm_residual)(const uint8_t *packed, size_t rows, size_t cols,
+                           const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                           const float *x, const float *g, float *out, size_t xstride, int32_t *acc);
 } ttt_kernels;
 
 extern const ttt_kernels ttt_kernels_scalar;
@@ -82,6 +93,10 @@ extern const ttt_kernels ttt_kernels_scalar;
  * row-major, row stride cols rounded up to 64, padding bytes 1 (weight 0). */
 size_t ttt_tpack_rows_size(size_t rows, size_t cols);
 void ttt_tpack_rows(const uint8_t *w, size_t wstride, size_t rows, size_t cols, uint8_t *packed);
+/* tgemm_residual as k->tgemm into acc, then k->residual token by token */
+void ttt_tgemm_residual_split(const ttt_kernels *k, const uint8_t *packed, size_t rows, size_t cols,
+                              const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                              const float *x, const float *g, float *out, size_t xstride, int32_t *acc);
 #if defined(TTT_HAVE_X86)
 extern const ttt_kernels ttt_kernels_avx2;
 extern const ttt_kernels ttt_kernels_avx512;

@@ -129,7 +129,31 @@ static void residual_c(const float *x, const int32_t *acc, size_t n, float g, fl
         out[i] = x[i] + (float)acc[i] * g;
 }
 
+void ttt_tgemm_residual_split(const ttt_kernels *k, const uint8_t *packed, size_t rows, size_t cols,
+                              const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                              const float *x, const float *g, float *out, size_t xstride, int32_t *acc)
+{
+    k->tgemm(packed, rows, cols, v, vstride, vsum, ntok, acc, rows);
+    for (size_t t = 0; t < ntok; t++) {
+        const float *xt = x + t * xstride;
+        float *o = out + t * xstride;
+        /* g == 0: no residual at all, so the output is the input bit for bit */
+        if (g[t] != 0.0f)
+            k->residual(xt, acc + t * rows, rows, g[t], o);
+        else if (o != xt)
+            memcpy(o, xt, rows * sizeof *o);
+    }
+}
+
+static void tgemm_residual_c(const uint8_t *packed, size_t rows, size_t cols,
+                             const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                             const float *x, const float *g, float *out, size_t xstride, int32_t *acc)
+{
+    ttt_tgemm_residual_split(&ttt_kernels_scalar, packed, rows, cols, v, vstride, vsum, ntok, x, g, out,
+                             xstride, acc);
+}
+
 const ttt_kernels ttt_kernels_scalar = {
     "scalar", absmax_bits_c, quantize_c, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_c,
-    update_predict_c, error_c, scale_i32_c, sumsq_c, residual_c,
+    update_predict_c, error_c, scale_i32_c, sumsq_c, residual_c, tgemm_residual_c,
 };

@@ -526,6 +526,73 @@ static int check_residual(const ttt_kernels *k)
     return ok;
 }
 
+/* ---- tgemm_residual ---- */
+
+/* against the scalar tgemm and residual, for Up's shapes (the fused paths)
+ * and others; tokens with g = 0 must come out as their input */
+static int tgemm_residual_case(const ttt_kernels *k, size_t rows, size_t cols, size_t ntok, int inplace)
+{
+    const size_t vstride = round64(cols);
+    uint8_t *w = malloc(rows * cols);
+    int8_t *v = malloc(ntok * vstride);
+    int32_t *vsum = malloc(ntok * sizeof *vsum), *acc = malloc(ntok * rows * sizeof *acc);
+    float *x = malloc(ntok * rows * sizeof *x), *g = malloc(ntok * sizeof *g);
+    float *oa = malloc((ntok * rows + 16) * sizeof *oa), *ob = malloc((ntok * rows + 16) * sizeof *ob);
+    for (size_t i = 0; i < rows * cols; i++)
+        w[i] = (uint8_t)(rnd() % 3);
+    for (size_t t = 0; t < ntok; t++) {
+        int32_t s = 0;
+        for (size_t c = 0; c < vstride; c++) {
+            v[t * vstride + c] = (int8_t)rnd();
+            s += c < cols ? v[t * vstride + c] : 0;
+        }
+        vsum[t] = s;
+        static const float gs[] = { 0.0f, 1e-3f, -0.37f, 1.4e-45f, 3.0e7f, -0.0f };
+        g[t] = gs[rnd() % 6];
+    }
+    for (size_t i = 0; i < ntok * rows; i++)
+        x[i] = rnd() % 4 == 0 ? edge_value(rnd()) : frand() * 4.0f;
+    for (size_t i = 0; i < ntok * rows + 16; i++)
+        oa[i] = ob[i] = -3.0f;
+    uint8_t *pa = ttt_aligned_alloc(ttt_kernels_scalar.tpack_size(rows, cols));
+    uint8_t *pb = ttt_aligned_alloc(k->tpack_size(rows, cols));
+    ttt_kernels_scalar.tpack(w, cols, rows, cols, pa);
+    k->tpack(w, cols, rows, cols, pb);
+    ttt_kernels_scalar.tgemm(pa, rows, cols, v, vstride, vsum, ntok, acc, rows);
+    for (size_t t = 0; t < ntok; t++)
+        if (g[t] != 0.0f)
+            ttt_kernels_scalar.residual(x + t * rows, acc + t * rows, rows, g[t], oa + t * rows);
+        else
+            memcpy(oa + t * rows, x + t * rows, rows * sizeof *oa);
+    if (inplace) {
+        memcpy(ob, x, ntok * rows * sizeof *x);
+        k->tgemm_residual(pb, rows, cols, v, vstride, vsum, ntok, ob, g, ob, rows, acc);
+    } else {
+        k->tgemm_residual(pb, rows, cols, v, vstride, vsum, ntok, x, g, ob, rows, acc);
+    }
+    ttt_aligned_free(pa);
+    ttt_aligned_free(pb);
+    const size_t i = first_diff(oa, ob, ntok * rows + 16);
+    if (i < ntok * rows + 16)
+        printf("# tgemm_residual rows=%zu cols=%zu ntok=%zu: out[%zu] %.9g vs %.9g\n", rows, cols, ntok, i,
+               oa[i], ob[i]);
+    free(w), free(v), free(vsum), free(acc), free(x), free(g), free(oa), free(ob);
+    return i == ntok * rows + 16;
+}
+
+static int check_tgemm_residual(const ttt_kernels *k)
+{
+    static const size_t shapes[][3] = {
+        { 128, 32, 32 }, { 64, 16, 7 }, { 20, 8, 5 }, { 13, 32, 3 }, { 8, 1, 2 }, { 1, 5, 4 },
+        { 256, 64, 5 }, { 33, 100, 3 },
+    };
+    int ok = 1;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && ok; i++)
+        for (int inplace = 0; inplace < 2 && ok; inplace++)
+            ok = tgemm_residual_case(k, shapes[i][0], shapes[i][1], shapes[i][2], inplace);
+    return ok;
+}
+
 /* ---- whole models ---- */
 
 static int make_model(size_t D, unsigned isa, ttt_model **m)
@@ -618,9 +685,9 @@ int main(void)
                                        "update_predict == scalar bit for bit",
                                        "update_predict update-only == fused", "residual",
                                        "update_predict predict-only == scalar bit for bit",
-                                       "sumsq", "error and scale_i32" };
+                                       "sumsq", "error and scale_i32", "tgemm_residual" };
         if (!tables[i].avail) {
-            for (size_t j = 0; j < 9; j++)
+            for (size_t j = 0; j < 10; j++)
                 printf("ok %d - %s %s # SKIP no %s on this CPU\n", ++g_n, k->name, names[j],
                        tables[i].need == TTT_ISA_AVX2 ? "AVX2" : i == 2 ? "AVX-512 VNNI" : "AVX-512");
             continue;
@@ -636,6 +703,7 @@ int main(void)
         report(same_p, "%s %s", k->name, names[6]);
         report(check_sumsq(k), "%s %s", k->name, names[7]);
         report(check_error(k), "%s %s", k->name, names[8]);
+        report(check_tgemm_residual(k), "%s %s", k->name, names[9]);
     }
 #endif
 

@@ -220,13 +220,23 @@ static void tpack_avx2(const uint8_t *w, size_t wstride, size_t rows, size_t col
     }
 }
 
-static void tgemm_small(const uint8_t *packed, size_t rows, const int8_t *v, size_t vstride,
-                        size_t ntok, int32_t *out, size_t ostride)
+/* RES: out = x + (float)sum * g[t] (x where g[t] == 0) instead of the sums */
+AI void tgemm_small(int RES, const uint8_t *packed, size_t rows, const int8_t *v, size_t vstride,
+                    size_t ntok, int32_t *out, size_t ostride, const float *x, const float *gs, float *fout)
 {
     const size_t G = (rows + 7) / 8, nlast = rows - 8 * (G - 1);
+    const __m256i mlast = lane_mask(nlast);
     const int32_t *rs = (const int32_t *)(packed + G * 256);
     for (size_t t = 0; t < ntok; t++) {
-        int32_t *o = out + t * ostride;
+        int32_t *o = RES ? NULL : out + t * ostride;
+        const float *xt = RES ? x + t * ostride : NULL;
+        float *fo = RES ? fout + t * ostride : NULL;
+        if (RES && gs[t] == 0.0f) {
+            if (fo != xt)
+                memcpy(fo, xt, rows * sizeof *fo);
+            continue;
+        }
+        const __m256 gv = RES ? _mm256_set1_ps(gs[t]) : _mm256_setzero_ps();
         int32_t u[8];
         __m256i bc[8];
         _mm256_storeu_si256((__m256i *)u, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(v + t * vstride)),
@@ -242,10 +252,19 @@ static void tgemm_small(const uint8_t *packed, size_t rows, const int8_t *v, siz
             const __m256i s16 = _mm256_add_epi16(_mm256_add_epi16(a[0], a[1]), _mm256_add_epi16(a[2], a[3]));
             const __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)),
                                                _mm256_load_si256((const __m256i *)(rs + 8 * g)));
-            if (g == G - 1 && nlast < 8)
-                _mm256_maskstore_epi32(o + 8 * g, lane_mask(nlast), s);
-            else
+            const int part = g == G - 1 && nlast < 8;
+            if (RES) {
+                /* mul then add, never fma, as residual */
+                const __m256 b = _mm256_mul_ps(_mm256_cvtepi32_ps(s), gv);
+                if (part)
+                    _mm256_maskstore_ps(fo + 8 * g, mlast, _mm256_add_ps(_mm256_maskload_ps(xt + 8 * g, mlast), b));
+                else
+                    _mm256_storeu_ps(fo + 8 * g, _mm256_add_ps(_mm256_loadu_ps(xt + 8 * g), b));
+            } else if (part) {
+                _mm256_maskstore_epi32(o + 8 * g, mlast, s);
+            } else {
                 _mm256_storeu_si256((__m256i *)(o + 8 * g), s);
+            }
         }
     }
 }
@@ -255,7 +274,7 @@ static void tgemm_avx2(const uint8_t *w, size_t rows, size_t cols,
                        int32_t *out, size_t ostride)
 {
     if (cols <= SMALL_COLS) {
-        tgemm_small(w, rows, v, vstride, ntok, out, ostride);
+        tgemm_small(0, w, rows, v, vstride, ntok, out, ostride, NULL, NULL, NULL);
         return;
     }
     /* the plain row layout of ttt_tpack_rows */
@@ -520,7 +539,19 @@ static void residual_avx2(const float *x, const int32_t *acc, size_t n, float g,
     }
 }
 
+static void tgemm_residual_avx2(const uint8_t *packed, size_t rows, size_t cols,
+                                const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                                const float *x, const float *g, float *out, size_t xstride, int32_t *acc)
+{
+    if (cols <= SMALL_COLS)
+        tgemm_small(1, packed, rows, v, vstride, ntok, NULL, xstride, x, g, out);
+    else
+        ttt_tgemm_residual_split(&ttt_kernels_avx2, packed, rows, cols, v, vstride, vsum, ntok, x, g, out,
+                                 xstride, acc);
+}
+
 const ttt_kernels ttt_kernels_avx2 = {
     "avx2", absmax_bits_avx2, quantize_avx2, tpack_size_avx2, tpack_avx2, tgemm_avx2,
     update_predict_avx2, error_avx2, scale_i32_avx2, sumsq_avx2, residual_avx2,
+    tgemm_residual_avx2,
 };

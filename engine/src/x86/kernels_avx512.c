@@ -399,12 +399,30 @@ static void residual_avx512(const float *x, const int32_t *acc, size_t n, float 
     }
 }
 
+static void tgemm_residual_avx512(const uint8_t *packed, size_t rows, size_t cols,
+                                  const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                                  const float *x, const float *g, float *out, size_t xstride, int32_t *acc)
+{
+    ttt_tgemm_residual_split(&ttt_kernels_avx512, packed, rows, cols, v, vstride, vsum, ntok, x, g, out,
+                             xstride, acc);
+}
+
+static void tgemm_residual_avx512vnni(const uint8_t *packed, size_t rows, size_t cols,
+                                      const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                                      const float *x, const float *g, float *out, size_t xstride, int32_t *acc)
+{
+    ttt_tgemm_residual_split(&ttt_kernels_avx512vnni, packed, rows, cols, v, vstride, vsum, ntok, x, g, out,
+                             xstride, acc);
+}
+
 const ttt_kernels ttt_kernels_avx512 = {
     "avx512", absmax_bits_avx512, quantize_avx512, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_avx512,
     update_predict_avx512, error_avx512, scale_i32_avx512, sumsq_avx512, residual_avx512,
+    tgemm_residual_avx512,
 };
 
 const ttt_kernels ttt_kernels_avx512vnni = {
     "avx512-vnni", absmax_bits_avx512, quantize_avx512, ttt_tpack_rows_size, ttt_tpack_rows,
     tgemm_avx512vnni, update_predict_avx512, error_avx512, scale_i32_avx512, sumsq_avx512, residual_avx512,
+    tgemm_residual_avx512vnni,
 };
