@@ -22,13 +22,6 @@ static float from_bits(uint32_t b)
     return f;
 }
 
-static uint32_t to_bits(float f)
-{
-    uint32_t b;
-    memcpy(&b, &f, sizeof b);
-    return b;
-}
-
 /* Quantise v (n finite floats, absmax m) per SPEC step 1; returns m, or 0
  * when v is below the floor and quantises to all zeros. */
 static float quantize_token(const ttt_kernels *k, const float *v, size_t n, float m, int8_t *q, int32_t *qsum)
@@ -81,28 +74,12 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
     const ttt_kernels *k = m->k;
     const size_t D = m->D, d = m->d, nd = m->nd;
 
+    /* one absmax serves both the finite check and the quantisation */
+    k->quantize_block(in, D, nb, TTT_ABSMAX_FLOOR, m->q, m->Dq, m->qsum, m->mx);
     for (size_t t = 0; t < nb; t++) {
-        /* one absmax serves both the finite check and the quantisation */
-        const uint32_t mb = k->absmax_bits(in + t * D, D);
-        m->ok[t] = mb < to_bits(INFINITY);
-        m->mx[t] = m->ok[t] ? from_bits(mb) : 0.0f;
-    }
-    /* every absmax, then every scale, then every quantisation: the divides
-     * run side by side instead of each stalling its token's quantisation */
-    float scale[TTT_BLOCK];
-    for (size_t t = 0; t < nb; t++) {
-        if (m->mx[t] < TTT_ABSMAX_FLOOR)
+        m->ok[t] = !isnan(m->mx[t]);
+        if (!m->ok[t])
             m->mx[t] = 0.0f;
-        scale[t] = m->mx[t] != 0.0f ? 127.0f / m->mx[t] : 0.0f;
-    }
-    for (size_t t = 0; t < nb; t++) {
-        int8_t *q = m->q + t * m->Dq;
-        if (m->mx[t] != 0.0f) {
-            m->qsum[t] = k->quantize(in + t * D, D, scale[t], q);
-        } else {
-            memset(q, 0, D);
-            m->qsum[t] = 0;
-        }
     }
     /* Down and, for MULTIVIEW, Down_v in one product: rows d..2d-1 */
     k->tgemm(m->down, nd, D, m->q, m->Dq, m->qsum, nb, m->acc_down, nd);

@@ -85,6 +85,15 @@ typedef struct ttt_kernels {
     void (*tgemm_residual)(const uint8_t *packed, size_t rows, size_t cols,
                            const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                            const float *x, const float *g, float *out, size_t xstride, int32_t *acc);
+
+    /* SPEC step 1 for ntok vectors x_t of n floats (row stride n; q_t at
+     * q + t * qstride): mx[t] = max|x_t| when finite and >= floor, 0 when
+     * below floor, NaN when some x_t[i] is NaN or Inf. Where mx[t] > 0,
+     * qsum[t] = quantize(x_t, n, 127 / mx[t], q_t); elsewhere q_t's n bytes
+     * and qsum[t] are 0. One call per block lets a kernel keep its
+     * constants and the divides of several tokens in flight. */
+    void (*quantize_block)(const float *x, size_t n, size_t ntok, float floor, int8_t *q, size_t qstride,
+                           int32_t *qsum, float *mx);
 } ttt_kernels;
 
 extern const ttt_kernels ttt_kernels_scalar;
@@ -97,6 +106,9 @@ void ttt_tpack_rows(const uint8_t *w, size_t wstride, size_t rows, size_t cols, 
 void ttt_tgemm_residual_split(const ttt_kernels *k, const uint8_t *packed, size_t rows, size_t cols,
                               const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                               const float *x, const float *g, float *out, size_t xstride, int32_t *acc);
+/* quantize_block from k->absmax_bits and k->quantize */
+void ttt_quantize_block_split(const ttt_kernels *k, const float *x, size_t n, size_t ntok, float floor,
+                              int8_t *q, size_t qstride, int32_t *qsum, float *mx);
 #if defined(TTT_HAVE_X86)
 extern const ttt_kernels ttt_kernels_avx2;
 extern const ttt_kernels ttt_kernels_avx512;

@@ -153,7 +153,34 @@ static void tgemm_residual_c(const uint8_t *packed, size_t rows, size_t cols,
                              xstride, acc);
 }
 
+void ttt_quantize_block_split(const ttt_kernels *k, const float *x, size_t n, size_t ntok, float floor,
+                              int8_t *q, size_t qstride, int32_t *qsum, float *mx)
+{
+    for (size_t t = 0; t < ntok; t++) {
+        const uint32_t mb = k->absmax_bits(x + t * n, n);
+        float m;
+        memcpy(&m, &mb, sizeof m);
+        mx[t] = mb >= 0x7f800000u ? NAN : m < floor ? 0.0f : m;
+    }
+    /* every absmax, then every quantisation: the divides run side by side */
+    for (size_t t = 0; t < ntok; t++) {
+        if (mx[t] > 0.0f) {
+            qsum[t] = k->quantize(x + t * n, n, 127.0f / mx[t], q + t * qstride);
+        } else {
+            memset(q + t * qstride, 0, n);
+            qsum[t] = 0;
+        }
+    }
+}
+
+static void quantize_block_c(const float *x, size_t n, size_t ntok, float floor, int8_t *q, size_t qstride,
+                             int32_t *qsum, float *mx)
+{
+    ttt_quantize_block_split(&ttt_kernels_scalar, x, n, ntok, floor, q, qstride, qsum, mx);
+}
+
 const ttt_kernels ttt_kernels_scalar = {
     "scalar", absmax_bits_c, quantize_c, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_c,
     update_predict_c, error_c, scale_i32_c, sumsq_c, residual_c, tgemm_residual_c,
+    quantize_block_c,
 };

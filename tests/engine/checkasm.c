@@ -167,6 +167,60 @@ static int check_quantize(const ttt_kernels *k)
     return ok;
 }
 
+/* ---- quantize_block ---- */
+
+/* tokens of every kind against the scalar table; and the scalar table
+ * against the contract: NaN for a non-finite token, 0 below the floor, and
+ * zeros in q and qsum for both */
+static int quantize_block_case(const ttt_kernels *k, size_t n, size_t ntok)
+{
+    const size_t qstride = round64(n) + 64 * (rnd() % 2);
+    float *x = malloc(n * ntok * sizeof *x), ma[40], mb[40];
+    int8_t *qa = malloc(qstride * ntok), *qb = malloc(qstride * ntok);
+    int32_t sa[40], sb[40];
+    int kind[40];
+    for (size_t t = 0; t < ntok; t++) {
+        kind[t] = (int)(rnd() % 6); /* 0-2 normal, 3 NaN or Inf, 4 below the floor, 5 zero */
+        for (size_t i = 0; i < n; i++) {
+            float v = kind[t] == 5 ? 0.0f : frand() * (kind[t] == 4 ? 1e-31f : 3.0f);
+            if (kind[t] == 0 && rnd() % 8 == 0)
+                v = edge_value(rnd());
+            x[t * n + i] = v;
+        }
+        if (kind[t] == 3)
+            x[t * n + rnd() % n] = rnd() % 2 ? NAN : -INFINITY;
+    }
+    memset(qa, 0x5a, qstride * ntok);
+    memset(qb, 0x5a, qstride * ntok);
+    ttt_kernels_scalar.quantize_block(x, n, ntok, 1e-30f, qa, qstride, sa, ma);
+    k->quantize_block(x, n, ntok, 1e-30f, qb, qstride, sb, mb);
+    int ok = memcmp(qa, qb, qstride * ntok) == 0 && memcmp(sa, sb, ntok * sizeof *sa) == 0 &&
+             memcmp(ma, mb, ntok * sizeof *ma) == 0;
+    for (size_t t = 0; t < ntok && ok; t++) {
+        int zero = sa[t] == 0;
+        for (size_t i = 0; i < n; i++)
+            zero = zero && qa[t * qstride + i] == 0;
+        if (kind[t] == 3)
+            ok = isnan(ma[t]) && zero;
+        else if (kind[t] >= 4)
+            ok = ma[t] == 0.0f && zero;
+        else
+            ok = ma[t] > 0.0f && !isnan(ma[t]);
+    }
+    if (!ok)
+        printf("# quantize_block n=%zu ntok=%zu differs\n", n, ntok);
+    free(x), free(qa), free(qb);
+    return ok;
+}
+
+static int check_quantize_block(const ttt_kernels *k)
+{
+    int ok = 1;
+    for (size_t s = 0; s < NSIZES && ok; s++)
+        ok = quantize_block_case(k, g_sizes[s], 1 + rnd() % 40);
+    return ok;
+}
+
 /* ---- tgemm ---- */
 
 static int tgemm_case(const ttt_kernels *k, size_t rows, size_t cols, size_t ntok, int extreme)
@@ -685,9 +739,10 @@ int main(void)
                                        "update_predict == scalar bit for bit",
                                        "update_predict update-only == fused", "residual",
                                        "update_predict predict-only == scalar bit for bit",
-                                       "sumsq", "error and scale_i32", "tgemm_residual" };
+                                       "sumsq", "error and scale_i32", "tgemm_residual",
+                                       "quantize_block" };
         if (!tables[i].avail) {
-            for (size_t j = 0; j < 10; j++)
+            for (size_t j = 0; j < 11; j++)
                 printf("ok %d - %s %s # SKIP no %s on this CPU\n", ++g_n, k->name, names[j],
                        tables[i].need == TTT_ISA_AVX2 ? "AVX2" : i == 2 ? "AVX-512 VNNI" : "AVX-512");
             continue;
@@ -704,6 +759,7 @@ int main(void)
         report(check_sumsq(k), "%s %s", k->name, names[7]);
         report(check_error(k), "%s %s", k->name, names[8]);
         report(check_tgemm_residual(k), "%s %s", k->name, names[9]);
+        report(check_quantize_block(k), "%s %s", k->name, names[10]);
     }
 #endif
 

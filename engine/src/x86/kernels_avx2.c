@@ -3,6 +3,7 @@
  * tests/engine/checkasm.c compares every function with the scalar reference.
  */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -26,7 +27,7 @@ AI __m256i lane_mask(size_t n)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-static uint32_t absmax_bits_avx2(const float *x, size_t n)
+AI uint32_t absmax_bits_body(const float *x, size_t n)
 {
     const __m256i abs = _mm256_set1_epi32(0x7fffffff);
     __m256i m0 = _mm256_setzero_si256(), m1 = m0, m2 = m0, m3 = m0;
@@ -57,7 +58,7 @@ AI __m256i quant8(__m256 x, __m256 scale)
     return _mm256_cvtps_epi32(_mm256_mul_ps(x, scale));
 }
 
-static int32_t quantize_avx2(const float *x, size_t n, float scale, int8_t *q)
+AI int32_t quantize_body(const float *x, size_t n, float scale, int8_t *q)
 {
     const __m256 s = _mm256_set1_ps(scale);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -88,6 +89,36 @@ static int32_t quantize_avx2(const float *x, size_t n, float scale, int8_t *q)
     r = _mm_add_epi32(r, _mm_shuffle_epi32(r, _MM_SHUFFLE(1, 0, 3, 2)));
     r = _mm_add_epi32(r, _mm_shuffle_epi32(r, _MM_SHUFFLE(2, 3, 0, 1)));
     return _mm_cvtsi128_si32(r);
+}
+
+static uint32_t absmax_bits_avx2(const float *x, size_t n)
+{
+    return absmax_bits_body(x, n);
+}
+
+static int32_t quantize_avx2(const float *x, size_t n, float scale, int8_t *q)
+{
+    return quantize_body(x, n, scale, q);
+}
+
+/* the bodies inlined: no calls, the constants loaded once per block */
+static void quantize_block_avx2(const float *x, size_t n, size_t ntok, float floor, int8_t *q, size_t qstride,
+                                int32_t *qsum, float *mx)
+{
+    for (size_t t = 0; t < ntok; t++) {
+        const uint32_t mb = absmax_bits_body(x + t * n, n);
+        float m;
+        memcpy(&m, &mb, sizeof m);
+        mx[t] = mb >= 0x7f800000u ? NAN : m < floor ? 0.0f : m;
+    }
+    for (size_t t = 0; t < ntok; t++) {
+        if (mx[t] > 0.0f) {
+            qsum[t] = quantize_body(x + t * n, n, 127.0f / mx[t], q + t * qstride);
+        } else {
+            memset(q + t * qstride, 0, n);
+            qsum[t] = 0;
+        }
+    }
 }
 
 /*
@@ -553,5 +584,5 @@ static void tgemm_residual_avx2(const uint8_t *packed, size_t rows, size_t cols,
 const ttt_kernels ttt_kernels_avx2 = {
     "avx2", absmax_bits_avx2, quantize_avx2, tpack_size_avx2, tpack_avx2, tgemm_avx2,
     update_predict_avx2, error_avx2, scale_i32_avx2, sumsq_avx2, residual_avx2,
-    tgemm_residual_avx2,
+    tgemm_residual_avx2, quantize_block_avx2,
 };

@@ -415,14 +415,20 @@ static void tgemm_residual_avx512vnni(const uint8_t *packed, size_t rows, size_t
                              xstride, acc);
 }
 
+static void quantize_block_avx512(const float *x, size_t n, size_t ntok, float floor, int8_t *q, size_t qstride,
+                                  int32_t *qsum, float *mx)
+{
+    ttt_quantize_block_split(&ttt_kernels_avx512, x, n, ntok, floor, q, qstride, qsum, mx);
+}
+
 const ttt_kernels ttt_kernels_avx512 = {
     "avx512", absmax_bits_avx512, quantize_avx512, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_avx512,
     update_predict_avx512, error_avx512, scale_i32_avx512, sumsq_avx512, residual_avx512,
-    tgemm_residual_avx512,
+    tgemm_residual_avx512, quantize_block_avx512,
 };
 
 const ttt_kernels ttt_kernels_avx512vnni = {
     "avx512-vnni", absmax_bits_avx512, quantize_avx512, ttt_tpack_rows_size, ttt_tpack_rows,
     tgemm_avx512vnni, update_predict_avx512, error_avx512, scale_i32_avx512, sumsq_avx512, residual_avx512,
-    tgemm_residual_avx512vnni,
+    tgemm_residual_avx512vnni, quantize_block_avx512,
 };
