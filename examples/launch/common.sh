@@ -3,17 +3,27 @@
 # <checkout>/build; its plugin (gst/libgstbitttt.so) is used when it exists,
 # otherwise the installed one. Sets REPO, BUILD, PY, and a temp dir TMP
 # removed on exit.
+# In a sanitizer build, meson test sets BITTTT_SANITIZER_PRELOAD to the ASan
+# runtime: the uninstrumented GStreamer tools must load it before the plugin.
+# Only they get it: coreutils such as mktemp fail with it preloaded.
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-${BUILD:-$REPO/build}}
 if [ -f "$BUILD/gst/libgstbitttt.so" ]; then
   GST_PLUGIN_PATH="$BUILD/gst${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
   export GST_PLUGIN_PATH
 fi
+gst_tool() {
+  if [ -n "${BITTTT_SANITIZER_PRELOAD:-}" ]; then
+    LD_PRELOAD=$BITTTT_SANITIZER_PRELOAD "$@"
+  else
+    "$@"
+  fi
+}
 if ! command -v gst-launch-1.0 >/dev/null 2>&1; then
   echo "gst-launch-1.0 not found (Debian: gstreamer1.0-tools)" >&2
   exit 77
 fi
-if ! gst-inspect-1.0 bitttt >/dev/null 2>&1; then
+if ! gst_tool gst-inspect-1.0 bitttt >/dev/null 2>&1; then
   echo "The bitttt element is not available: build it (meson compile -C $BUILD)," >&2
   echo "pass the build dir as the first argument, or install the plugin." >&2
   exit 1
@@ -50,5 +60,5 @@ bitttt_table() {
 # launch LOG ARGS...: gst-launch-1.0 ARGS > LOG; shows the log if it fails
 launch() {
   log=$1; shift
-  gst-launch-1.0 "$@" > "$log" 2>&1 || { cat "$log" >&2; exit 1; }
+  gst_tool gst-launch-1.0 "$@" > "$log" 2>&1 || { cat "$log" >&2; exit 1; }
 }
