@@ -62,11 +62,143 @@ static float sum_sq(const float *k, size_t d)
     return s;
 }
 
+
+/* Applies every learned token to W: the pending update, or the open chunk,
+ * which a save thereby closes (docs/SPEC.md, "Large d"). */
 void ttt_flush_pending(ttt_model *m)
 {
     if (m->pending)
         m->k->update_predict(m->W, m->d, m->ws, m->pend_c, m->pend_f, m->decay, NULL, NULL);
     m->pending = 0;
+    if (m->chunk_n)
+        m->k->chunk_update(m->W, m->d, m->ws, m->cc, m->ck, m->ws, m->chunk_n, m->decay);
+    m->chunk_n = 0;
+}
+
+/* The key of finite token t (SPEC "Keys and targets") into f */
+static void make_key(const ttt_model *m, size_t t, const float *inv, float *f)
+{
+    const int32_t *a = m->acc_down + t * m->nd;
+    if (m->key_mag)
+        m->k->scale_i32(a, m->d, m->s_down * m->mx[t] / 127.0f, f); /* the dequantised projection */
+    else
+        feature(m->k, a, m->d, inv[t], f);
+}
+
+/* The target of finite token t whose key is f: f itself, or written to v */
+static const float *make_target(const ttt_model *m, size_t t, const float *inv_v, const float *f, float *v)
+{
+    const ttt_kernels *k = m->k;
+    const size_t d = m->d;
+    const int32_t *a = m->acc_down + t * m->nd;
+    const float gd = m->s_down * m->mx[t] / 127.0f;
+    if (m->cfg.objective == TTT_OBJECTIVE_MULTIVIEW) {
+        if (m->val_mag)
+            k->scale_i32(a + d, d, gd, v);
+        else
+            feature(k, a + d, d, inv_v[t], v);
+        if (m->cfg.residual)
+            for (size_t j = 0; j < d; j++)
+                v[j] -= f[j];
+        return v;
+    }
+    if (m->cfg.objective == TTT_OBJECTIVE_NEXT && m->val_mag) {
+        k->scale_i32(a, d, gd, v);
+        return v;
+    }
+    return f;
+}
+
+/* A token that is not learned from: input passed through, surprise NaN */
+static void skip_token(ttt_model *m, size_t t)
+{
+    memset(m->qp + t * m->dq, 0, m->d);
+    m->qpsum[t] = 0;
+    m->g[t] = 0.0f;
+    m->stats.tokens_skipped++;
+}
+
+/*
+ * The recurrence of a block for d >= TTT_CHUNK_MIN_D (docs/SPEC.md, "Large
+ * d"). W stays the chunk's start; a token's prediction is W kin, from one
+ * product for a whole segment of tokens, corrected by the chunk's learned
+ * tokens so far. A segment never crosses a chunk end: it holds at most as
+ * many tokens as the chunk has room for learned ones. For NEXT the inputs
+ * are the keys of the tokens before; a token skipped for its surprise does
+ * not move that on, so the segment is restarted after it.
+ */
+static void recur_chunked(ttt_model *m, size_t nb, const float *inv, const float *inv_v, float *surprise)
+{
+    const ttt_kernels *k = m->k;
+    const size_t d = m->d, ws = m->ws;
+    const int next = m->cfg.objective == TTT_OBJECTIVE_NEXT;
+    const int nlms = m->cfg.update == TTT_UPDATE_NLMS;
+    const float eta = m->cfg.inner_lr;
+
+    for (size_t t = 0; t < nb; t++) {
+        if (m->ok[t])
+            make_key(m, t, inv, m->kb + t * ws);
+        else
+            memset(m->kb + t * ws, 0, d * sizeof(float));
+    }
+    size_t t0 = 0;
+    while (t0 < nb) {
+        const size_t room = TTT_CHUNK - m->chunk_n;
+        const size_t ns = nb - t0 < room ? nb - t0 : room;
+        const float *X = m->kb + t0 * ws;
+        if (next) {
+            const float *cur = m->prev;
+            for (size_t u = 0; u < ns; u++) {
+                memcpy(m->xb + u * ws, cur, d * sizeof(float));
+                if (m->ok[t0 + u])
+                    cur = m->kb + (t0 + u) * ws;
+            }
+            X = m->xb;
+        }
+        k->chunk_predict(m->W, d, ws, X, ws, ns, m->pb);
+        size_t u = 0;
+        int restart = 0;
+        for (; u < ns && !restart; u++) {
+            const size_t t = t0 + u;
+            float s = NAN;
+            if (m->ok[t]) {
+                float *p = m->pb + u * ws;
+                const float *kin = X + u * ws;
+                k->chunk_correct(p, d, m->cc, m->ck, ws, m->chunk_n, kin, m->decay);
+                const float *tg = make_target(m, t, inv_v, m->kb + t * ws, m->v);
+                const float r = nlms ? eta / (sum_sq(kin, d) + 1e-6f) : eta;
+                float *c = m->cfg.learning ? m->cc + m->chunk_n * ws : m->pend_c;
+                uint32_t pmax;
+                const float ss = k->error(p, tg, d, r, c, &pmax);
+                s = ss / (float)d;
+                if (isfinite(ss)) {
+                    if (m->cfg.learning) {
+                        memcpy(m->ck + m->chunk_n * ws, kin, d * sizeof(float));
+                        m->chunk_n++;
+                    }
+                    if (next)
+                        memcpy(m->prev, m->kb + t * ws, d * sizeof(float));
+                    const float mp = quantize_token(k, p, d, from_bits(pmax), m->qp + t * m->dq, &m->qpsum[t]);
+                    m->g[t] = mp * m->s_up / 127.0f;
+                } else {
+                    m->ok[t] = 0;
+                    restart = next;
+                }
+            }
+            if (!m->ok[t]) {
+                skip_token(m, t);
+                s = NAN;
+            }
+            m->stats.tokens_seen++;
+            if (surprise)
+                surprise[t] = s;
+        }
+        if (m->chunk_n == TTT_CHUNK) {
+            k->chunk_update(m->W, d, ws, m->cc, m->ck, ws, m->chunk_n, m->decay);
+            m->chunk_n = 0;
+        }
+        t0 += u;
+    }
 }
 
 static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, float *surprise)
@@ -93,6 +225,11 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
             inv_v[t] = m->ok[t] ? feature_inv(k, m->acc_down + t * nd + d, d) : 0.0f;
     }
 
+    if (m->chunked) {
+        recur_chunked(m, nb, inv, inv_v, surprise);
+        k->tgemm_residual(m->up, D, d, m->qp, m->dq, m->qpsum, nb, in, m->g, out, D, m->acc_up);
+        return;
+    }
     const float eta = m->cfg.inner_lr;
     const int nlms = m->cfg.update == TTT_UPDATE_NLMS;
     for (size_t t = 0; t < nb; t++) {
@@ -101,27 +238,8 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
         uint32_t pmax = 0; /* absmax bits of p */
         m->g[t] = 0.0f;
         if (m->ok[t]) {
-            const int32_t *a = m->acc_down + t * nd;
-            const float gd = m->s_down * m->mx[t] / 127.0f;
-            /* the key in f; the target is f itself unless set below */
-            if (m->key_mag)
-                k->scale_i32(a, d, gd, m->f); /* the dequantised projection */
-            else
-                feature(k, a, d, inv[t], m->f);
-            const float *tg = m->f;
-            if (mview) {
-                if (m->val_mag)
-                    k->scale_i32(a + d, d, gd, m->v);
-                else
-                    feature(k, a + d, d, inv_v[t], m->v);
-                if (m->cfg.residual)
-                    for (size_t j = 0; j < d; j++)
-                        m->v[j] -= m->f[j];
-                tg = m->v;
-            } else if (next && m->val_mag) {
-                k->scale_i32(a, d, gd, m->v);
-                tg = m->v;
-            }
+            make_key(m, t, inv, m->f);
+            const float *tg = make_target(m, t, inv_v, m->f, m->v);
             /* NEXT predicts this token from the previous one's key */
             const float *kin = next ? m->prev : m->f;
             k->update_predict(m->W, d, m->ws, m->pending ? m->pend_c : NULL, m->pend_f, m->decay,
@@ -140,9 +258,7 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
                 m->ok[t] = 0;
         }
         if (!m->ok[t]) {
-            memset(qp, 0, d);
-            m->qpsum[t] = 0;
-            m->stats.tokens_skipped++;
+            skip_token(m, t);
             s = NAN;
         } else {
             /* keys move by swapping buffers, never by copying: the key that

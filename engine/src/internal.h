@@ -10,6 +10,12 @@
  * token in between. Sized so the scratch stays in L2 for common D. */
 #define TTT_BLOCK 32
 
+/* From this state dim on the recurrence runs in chunks of TTT_CHUNK learned
+ * tokens (docs/SPEC.md, "Large d"): W is then read twice per chunk instead
+ * of twice per token. */
+#define TTT_CHUNK_MIN_D 512
+#define TTT_CHUNK 32
+
 /* Below this max|x| a vector quantises to all zeros (see docs/SPEC.md). */
 #define TTT_ABSMAX_FLOOR 1e-30f
 
@@ -49,6 +55,12 @@ struct ttt_model {
     float *pend_f;           /* the key it was learned with */
     float *prev;             /* NEXT: the previous token's key; 0 after reset */
     ttt_stats stats;
+    /* the open chunk (d >= TTT_CHUNK_MIN_D): W is its start, and its
+     * chunk_n learned tokens wait as rows of ck (keys) and cc (steps) */
+    int chunked;
+    size_t chunk_n;
+    float *ck;               /* TTT_CHUNK x ws */
+    float *cc;               /* TTT_CHUNK x ws */
 
     /* scratch for one block, reused by every call */
     int8_t *q;               /* TTT_BLOCK x Dq */
@@ -60,6 +72,9 @@ struct ttt_model {
     float *f;                /* d: the key */
     float *v;                /* d: the target, when it is not the key */
     float *p;                /* d */
+    float *kb;               /* chunked: TTT_BLOCK x ws, the keys of the block */
+    float *xb;               /* chunked NEXT: TTT_BLOCK x ws, the inputs kin */
+    float *pb;               /* chunked: TTT_BLOCK x ws, the predictions */
     float mx[TTT_BLOCK];     /* absmax per token, 0 below the floor */
     float g[TTT_BLOCK];      /* residual scale per token */
     unsigned char ok[TTT_BLOCK]; /* token finite */

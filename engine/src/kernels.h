@@ -94,6 +94,24 @@ typedef struct ttt_kernels {
      * constants and the divides of several tokens in flight. */
     void (*quantize_block)(const float *x, size_t n, size_t ntok, float floor, int8_t *q, size_t qstride,
                            int32_t *qsum, float *mx);
+
+    /* The chunked recurrence for large d (docs/SPEC.md, "Large d"). Rows of
+     * X, C and K are xs / cs floats apart. W by columns as above; rows past
+     * d - 1 are neither read nor written.
+     * chunk_predict, for t < n and i < d: P[t * xs + i] = sum_j W[i][j] * X[t * xs + j],
+     *   each sum from +0 over j left to right, products rounded: each P row
+     *   is what update_predict's p gives for fn = X row t, bit for bit.
+     * chunk_update, for every j and i < d, for l = 0 .. n-1 in order:
+     *   W[i][j] = W[i][j] * decay - C[l][i] * K[l][j]  (decay == 1: no multiply),
+     *   bit for bit n calls of update_predict(c = C[l], fo = K[l]), in one pass.
+     * chunk_correct: h[l] = sum_j K[l][j] * x[j] in error's order (eight sums
+     *   u[j % 8], combined the same way) for l < n, then for l = 0 .. n-1 in
+     *   order p[i] = p[i] * decay - h[l] * C[l][i] (decay == 1: no multiply). */
+    void (*chunk_predict)(const float *Wt, size_t d, size_t ws, const float *X, size_t xs, size_t n, float *P);
+    void (*chunk_update)(float *Wt, size_t d, size_t ws, const float *C, const float *K, size_t cs, size_t n,
+                         float decay);
+    void (*chunk_correct)(float *p, size_t d, const float *C, const float *K, size_t cs, size_t n,
+                          const float *x, float decay);
 } ttt_kernels;
 
 extern const ttt_kernels ttt_kernels_scalar;
@@ -109,8 +127,16 @@ void ttt_tgemm_residual_split(const ttt_kernels *k, const uint8_t *packed, size_
 /* quantize_block from k->absmax_bits and k->quantize */
 void ttt_quantize_block_split(const ttt_kernels *k, const float *x, size_t n, size_t ntok, float floor,
                               int8_t *q, size_t qstride, int32_t *qsum, float *mx);
+/* the SPEC's eight-lane dot product (chunk_correct's h) */
+float ttt_dot8(const float *a, const float *b, size_t d);
 #if defined(TTT_HAVE_X86)
 extern const ttt_kernels ttt_kernels_avx2;
+/* AVX2 chunk kernels, shared by the AVX-512 tables */
+void ttt_chunk_predict_avx2(const float *Wt, size_t d, size_t ws, const float *X, size_t xs, size_t n, float *P);
+void ttt_chunk_update_avx2(float *Wt, size_t d, size_t ws, const float *C, const float *K, size_t cs, size_t n,
+                           float decay);
+void ttt_chunk_correct_avx2(float *p, size_t d, const float *C, const float *K, size_t cs, size_t n,
+                            const float *x, float decay);
 extern const ttt_kernels ttt_kernels_avx512;
 extern const ttt_kernels ttt_kernels_avx512vnni;
 #endif

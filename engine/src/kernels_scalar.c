@@ -179,8 +179,44 @@ static void quantize_block_c(const float *x, size_t n, size_t ntok, float floor,
     ttt_quantize_block_split(&ttt_kernels_scalar, x, n, ntok, floor, q, qstride, qsum, mx);
 }
 
+static void chunk_predict_c(const float *Wt, size_t d, size_t ws, const float *X, size_t xs, size_t n, float *P)
+{
+    for (size_t t = 0; t < n; t++)
+        update_predict_c((float *)Wt, d, ws, NULL, NULL, 1.0f, X + t * xs, P + t * xs);
+}
+
+static void chunk_update_c(float *Wt, size_t d, size_t ws, const float *C, const float *K, size_t cs, size_t n,
+                           float decay)
+{
+    for (size_t l = 0; l < n; l++)
+        update_predict_c(Wt, d, ws, C + l * cs, K + l * cs, decay, NULL, NULL);
+}
+
+float ttt_dot8(const float *a, const float *b, size_t d)
+{
+    float u[8] = { 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f };
+    for (size_t j = 0; j < d; j++)
+        u[j % 8] += a[j] * b[j];
+    return ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]));
+}
+
+static void chunk_correct_c(float *p, size_t d, const float *C, const float *K, size_t cs, size_t n,
+                            const float *x, float decay)
+{
+    for (size_t l = 0; l < n; l++) {
+        const float h = ttt_dot8(K + l * cs, x, d);
+        const float *c = C + l * cs;
+        if (decay == 1.0f)
+            for (size_t i = 0; i < d; i++)
+                p[i] -= h * c[i];
+        else
+            for (size_t i = 0; i < d; i++)
+                p[i] = p[i] * decay - h * c[i];
+    }
+}
+
 const ttt_kernels ttt_kernels_scalar = {
     "scalar", absmax_bits_c, quantize_c, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_c,
     update_predict_c, error_c, scale_i32_c, sumsq_c, residual_c, tgemm_residual_c,
-    quantize_block_c,
+    quantize_block_c, chunk_predict_c, chunk_update_c, chunk_correct_c,
 };

@@ -56,6 +56,11 @@ void ttt_destroy(void *model)
     ttt_aligned_free(m->pend_c);
     ttt_aligned_free(m->pend_f);
     ttt_aligned_free(m->prev);
+    ttt_aligned_free(m->ck);
+    ttt_aligned_free(m->cc);
+    ttt_aligned_free(m->kb);
+    ttt_aligned_free(m->xb);
+    ttt_aligned_free(m->pb);
     ttt_aligned_free(m->q);
     ttt_aligned_free(m->qsum);
     ttt_aligned_free(m->acc_down);
@@ -145,12 +150,19 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
         (err = alloc_array((void **)&m->acc_up, TTT_BLOCK, D * sizeof(int32_t))) ||
         (err = alloc_array((void **)&m->f, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->v, d, sizeof(float))) ||
-        (err = alloc_array((void **)&m->p, d, sizeof(float)))) {
+        (err = alloc_array((void **)&m->p, d, sizeof(float))) ||
+        (d >= TTT_CHUNK_MIN_D &&
+         ((err = alloc_array((void **)&m->ck, TTT_CHUNK, m->ws * sizeof(float))) ||
+          (err = alloc_array((void **)&m->cc, TTT_CHUNK, m->ws * sizeof(float))) ||
+          (err = alloc_array((void **)&m->kb, TTT_BLOCK, m->ws * sizeof(float))) ||
+          (err = alloc_array((void **)&m->xb, TTT_BLOCK, m->ws * sizeof(float))) ||
+          (err = alloc_array((void **)&m->pb, TTT_BLOCK, m->ws * sizeof(float)))))) {
         ttt_aligned_free(down);
         ttt_aligned_free(up);
         ttt_destroy(m);
         return err;
     }
+    m->chunked = d >= TTT_CHUNK_MIN_D;
     ttt_ternary_fill(down, d, D, m->Dq, cfg->seed, 0);
     ttt_ternary_fill(up, D, d, m->dq, cfg->seed, 1);
     if (m->nd > d)
@@ -186,6 +198,7 @@ int ttt_reset(ttt_model *m)
     memset(m->W, 0, m->d * m->ws * sizeof(float));
     memset(m->prev, 0, m->d * sizeof(float));
     m->pending = 0;
+    m->chunk_n = 0;
     memset(&m->stats, 0, sizeof m->stats);
     return TTT_OK;
 }

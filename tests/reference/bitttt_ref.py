@@ -41,6 +41,9 @@ UPDATES = ("gradient", "nlms")
 IDENT_MAGNITUDE = 1 << 8
 IDENT_RESIDUAL = 1 << 9
 NLMS_EPS = F32(1e-6)
+# SPEC "Large d": from this d on, the recurrence runs in chunks
+CHUNK_MIN_D = 512
+CHUNK = 32
 
 
 # ---- projections ----------------------------------------------------------
@@ -118,9 +121,16 @@ def seq_sum_rows(a):
 def sum_sq8(e):
     """SPEC step 5: the sum of e[j]^2 as eight sums u[k] over j = k (mod 8),
     each from +0.0f and left to right, combined as
-    ((u0 + u4) + (u2 + u6)) + ((u1 + u5) + (u3 + u7)). Padding with +0.0
-    changes no u[k]: every square is +0, positive, +Inf or NaN."""
-    sq = np.asarray(e, dtype=F32) * np.asarray(e, dtype=F32)
+    ((u0 + u4) + (u2 + u6)) + ((u1 + u5) + (u3 + u7))."""
+    return dot8(e, e)
+
+
+def dot8(a, b):
+    """sum of a[j] * b[j] in the order of sum_sq8. Padding with +0.0 changes
+    no u[k]: a sum from +0.0 is never -0.0. np.add.accumulate starts from the
+    first term instead of +0.0, which differs only while every term so far
+    is -0.0; the final + 0 gives +0.0 then, as the C loop does."""
+    sq = np.asarray(a, dtype=F32) * np.asarray(b, dtype=F32)
     sq = np.concatenate([sq, np.zeros((-len(sq)) % 8, dtype=F32)])
     u = np.add.accumulate(sq.reshape(-1, 8), axis=0, dtype=F32)[-1] + F32(0)
     return ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]))
@@ -160,6 +170,7 @@ class Reference:
         self.identity = (OBJECTIVES[objective] | (IDENT_MAGNITUDE if feature_norm == "none" else 0)
                          | (IDENT_RESIDUAL if self.residual else 0))
         self.learning = bool(learning)
+        self.chunk_min_d = CHUNK_MIN_D  # a test may raise it: the per-token order at any d
         self.s_down = F32(np.sqrt(1.5 / D))  # binary64, then rounded
         self.s_up = F32(np.sqrt(1.5 / d))
         self.down = ternary(self.seed, 0, d, D)
@@ -172,6 +183,7 @@ class Reference:
 
     def reset(self):
         self.W = np.zeros((self.d, self.d), dtype=F32)
+        self.chunk = []  # SPEC "Large d": the open chunk's (kin, c), oldest first
         self.prev = np.zeros(self.d, dtype=F32)
         self.tokens_seen = 0
         self.tokens_skipped = 0
@@ -213,6 +225,9 @@ class Reference:
         k, v = self.key_target(q, m)                           # steps 2, 3
         kin = self.prev if self.objective == "next" else k
         p = seq_sum_rows(self.W * kin[None, :])                # step 4
+        for kl, cl in self.chunk:                              # "Large d"
+            h = dot8(kl, kin)
+            p = p - h * cl if self.decay == 1 else p * self.decay - h * cl
         e = p - v                                              # step 5
         s = sum_sq8(e) / F32(self.d)
         if not np.isfinite(s):
@@ -223,10 +238,12 @@ class Reference:
             if self.update == "nlms":
                 r = self.eta / (seq_sum(kin * kin) + NLMS_EPS)
             c = r * e
-            if self.decay == 1:
-                self.W = self.W - c[:, None] * kin[None, :]
+            if self.d < self.chunk_min_d:
+                self._learn(kin, c)
             else:
-                self.W = self.W * self.decay - c[:, None] * kin[None, :]
+                self.chunk.append((kin.copy(), c))
+                if len(self.chunk) == CHUNK:
+                    self.close_chunk()
         if self.objective == "next":
             self.prev = k
         qp, mp = quantise(p)                                   # step 7
@@ -235,6 +252,19 @@ class Reference:
         if g == 0:
             return x.copy(), s, g, p
         return x + b.astype(F32) * g, s, g, p
+
+    def _learn(self, kin, c):
+        if self.decay == 1:
+            self.W = self.W - c[:, None] * kin[None, :]
+        else:
+            self.W = self.W * self.decay - c[:, None] * kin[None, :]
+
+    def close_chunk(self):
+        """SPEC "Large d": the chunk's tokens enter W in order, each as the
+        per-token learn step; a full chunk and a save close it."""
+        for kl, cl in self.chunk:
+            self._learn(kl, cl)
+        self.chunk = []
 
     def forward(self, x, trace=False):
         """x: (N, D) float32. Returns (out, surprise), and with trace=True
@@ -256,6 +286,7 @@ class Reference:
     # ---- state format (SPEC "State format (version 1)", "Objectives") -----
 
     def state_bytes(self):
+        self.close_chunk()
         version = STATE_VERSION if self.identity == 0 else STATE_VERSION_OBJ
         head = struct.pack("<8sIIIIQQQQQ", STATE_MAGIC, version, STATE_HEADER,
                            self.D, self.d, self.seed, self.projection_hash(),

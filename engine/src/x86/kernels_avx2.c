@@ -581,8 +581,226 @@ static void tgemm_residual_avx2(const uint8_t *packed, size_t rows, size_t cols,
                                  xstride, acc);
 }
 
+
+/*
+ * The chunk kernels (SPEC "Large d"). chunk_predict streams W in memory
+ * order, CP_JB whole columns at a time (contiguous, so the prefetchers
+ * follow and nothing aliases in L1/L2); the sums of a tile of 16 rows x up
+ * to 6 tokens run in registers over the block's columns and wait in P
+ * between blocks, still added in column order: update_predict's arithmetic.
+ */
+#define CP_JB 16
+
+AI __m256 ld(const float *x, int mk, __m256i m)
+{
+    return mk ? _mm256_maskload_ps(x, m) : _mm256_loadu_ps(x);
+}
+
+AI void st(float *x, int mk, __m256i m, __m256 v)
+{
+    if (mk)
+        _mm256_maskstore_ps(x, m, v);
+    else
+        _mm256_storeu_ps(x, v);
+}
+
+AI void cp_tile(int NV, int NT, int MK, const float *Wt, size_t ws, size_t i, size_t j0, size_t j1, __m256i m,
+                const float *X, size_t xs, float *P)
+{
+    __m256 acc[2][6];
+    for (int k = 0; k < NV; k++)
+        for (int t = 0; t < NT; t++)
+            acc[k][t] = j0 ? ld(P + t * xs + i + 8 * k, MK && k == NV - 1, m) : _mm256_setzero_ps();
+    for (size_t j = j0; j < j1; j++) {
+        const float *col = Wt + j * ws + i;
+        __m256 w[2];
+        for (int k = 0; k < NV; k++)
+            w[k] = ld(col + 8 * k, MK && k == NV - 1, m);
+        for (int t = 0; t < NT; t++) {
+            const __m256 b = _mm256_broadcast_ss(X + t * xs + j);
+            for (int k = 0; k < NV; k++)
+                acc[k][t] = _mm256_add_ps(acc[k][t], _mm256_mul_ps(w[k], b));
+        }
+    }
+    for (int k = 0; k < NV; k++)
+        for (int t = 0; t < NT; t++)
+            st(P + t * xs + i + 8 * k, MK && k == NV - 1, m, acc[k][t]);
+}
+
+/* every token group for the rows [i, i + 8 NV) */
+AI void cp_rows(int NV, int MK, const float *Wt, size_t ws, size_t i, size_t j0, size_t j1, __m256i m,
+                const float *X, size_t xs, size_t n, float *P)
+{
+    size_t t = 0;
+    for (; t + 6 <= n; t += 6)
+        cp_tile(NV, 6, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs);
+    switch (n - t) {
+    case 5: cp_tile(NV, 5, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
+    case 4: cp_tile(NV, 4, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
+    case 3: cp_tile(NV, 3, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
+    case 2: cp_tile(NV, 2, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
+    case 1: cp_tile(NV, 1, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
+    default: break;
+    }
+}
+
+void ttt_chunk_predict_avx2(const float *Wt, size_t d, size_t ws, const float *X, size_t xs, size_t n, float *P)
+{
+    const __m256i m = lane_mask(d % 8);
+    if (n == 0)
+        return;
+    for (size_t j0 = 0; j0 < d; j0 += CP_JB) {
+        const size_t j1 = d - j0 < CP_JB ? d : j0 + CP_JB;
+        size_t i = 0;
+        for (; i + 16 <= d; i += 16)
+            cp_rows(2, 0, Wt, ws, i, j0, j1, m, X, xs, n, P);
+        if (d - i > 8)
+            cp_rows(2, d % 8 != 0, Wt, ws, i, j0, j1, m, X, xs, n, P);
+        else if (d - i == 8)
+            cp_rows(1, 0, Wt, ws, i, j0, j1, m, X, xs, n, P);
+        else if (d > i)
+            cp_rows(1, 1, Wt, ws, i, j0, j1, m, X, xs, n, P);
+    }
+}
+
+/* rows [i, i + 8 NV) of NC columns from j, through all n rank-1 terms: the
+ * W values stay in registers, one dependency chain per register */
+AI void cu_tile(int NV, int NC, int MK, int DK, float *Wt, size_t ws, size_t i, size_t j, __m256i m,
+                const float *C, const float *K, size_t cs, size_t n, __m256 dv)
+{
+    __m256 w[2][4];
+    for (int c = 0; c < NC; c++)
+        for (int k = 0; k < NV; k++)
+            w[c][k] = ld(Wt + (j + c) * ws + i + 8 * k, MK && k == NV - 1, m);
+    for (size_t l = 0; l < n; l++) {
+        __m256 cv[4];
+        for (int k = 0; k < NV; k++)
+            cv[k] = ld(C + l * cs + i + 8 * k, MK && k == NV - 1, m);
+        for (int c = 0; c < NC; c++) {
+            const __m256 b = _mm256_broadcast_ss(K + l * cs + j + c);
+            for (int k = 0; k < NV; k++) {
+                __m256 x = w[c][k];
+                if (DK)
+                    x = _mm256_mul_ps(x, dv);
+                w[c][k] = _mm256_sub_ps(x, _mm256_mul_ps(cv[k], b));
+            }
+        }
+    }
+    for (int c = 0; c < NC; c++)
+        for (int k = 0; k < NV; k++)
+            st(Wt + (j + c) * ws + i + 8 * k, MK && k == NV - 1, m, w[c][k]);
+}
+
+AI void cu_cols(int NC, int DK, float *Wt, size_t d, size_t ws, size_t j, const float *C, const float *K,
+                size_t cs, size_t n, __m256 dv)
+{
+    const __m256i m = lane_mask(d % 8);
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32)
+        cu_tile(4, NC, 0, DK, Wt, ws, i, j, m, C, K, cs, n, dv);
+    for (; i + 8 <= d; i += 8)
+        cu_tile(1, NC, 0, DK, Wt, ws, i, j, m, C, K, cs, n, dv);
+    if (i < d)
+        cu_tile(1, NC, 1, DK, Wt, ws, i, j, m, C, K, cs, n, dv);
+}
+
+AI void cu_all(int DK, float *Wt, size_t d, size_t ws, const float *C, const float *K, size_t cs, size_t n,
+               float decay)
+{
+    const __m256 dv = _mm256_set1_ps(decay);
+    size_t j = 0;
+    for (; j + 2 <= d; j += 2)
+        cu_cols(2, DK, Wt, d, ws, j, C, K, cs, n, dv);
+    if (j < d)
+        cu_cols(1, DK, Wt, d, ws, j, C, K, cs, n, dv);
+}
+
+void ttt_chunk_update_avx2(float *Wt, size_t d, size_t ws, const float *C, const float *K, size_t cs, size_t n,
+                           float decay)
+{
+    if (n == 0)
+        return;
+    if (decay == 1.0f)
+        cu_all(0, Wt, d, ws, C, K, cs, n, decay);
+    else
+        cu_all(1, Wt, d, ws, C, K, cs, n, decay);
+}
+
+/* u (the eight sums) folded in error_avx2's order */
+AI float fold8(__m256 u)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* h = K[l] . x for four l at once (independent chains); masked lanes add +0,
+ * which changes no sum (a sum from +0 is never -0) */
+AI void dots4(int NL, const float *K, size_t cs, const float *x, size_t d, float *h)
+{
+    __m256 u[4];
+    for (int l = 0; l < NL; l++)
+        u[l] = _mm256_setzero_ps();
+    for (size_t j = 0; j < d; j += 8) {
+        const int mk = j + 8 > d;
+        const __m256i m = lane_mask(d - j);
+        const __m256 xv = ld(x + j, mk, m);
+        for (int l = 0; l < NL; l++)
+            u[l] = _mm256_add_ps(u[l], _mm256_mul_ps(ld(K + l * cs + j, mk, m), xv));
+    }
+    for (int l = 0; l < NL; l++)
+        h[l] = fold8(u[l]);
+}
+
+AI void cc_rows(int DK, float *p, size_t i, int mk, __m256i m, const float *C, size_t cs, size_t n,
+                const float *h, __m256 dv)
+{
+    __m256 pv = ld(p + i, mk, m);
+    for (size_t l = 0; l < n; l++) {
+        if (DK)
+            pv = _mm256_mul_ps(pv, dv);
+        pv = _mm256_sub_ps(pv, _mm256_mul_ps(_mm256_set1_ps(h[l]), ld(C + l * cs + i, mk, m)));
+    }
+    st(p + i, mk, m, pv);
+}
+
+void ttt_chunk_correct_avx2(float *p, size_t d, const float *C, const float *K, size_t cs, size_t n,
+                            const float *x, float decay)
+{
+    float h[64];
+    const __m256 dv = _mm256_set1_ps(decay);
+    const __m256i m = lane_mask(d % 8);
+    while (n) {
+        /* the kernel is called with n < 32; larger n goes in pieces, which
+         * is the same sequence of steps */
+        const size_t nn = n < 64 ? n : 64;
+        size_t l = 0;
+        for (; l + 4 <= nn; l += 4)
+            dots4(4, K + l * cs, cs, x, d, h + l);
+        for (; l < nn; l++)
+            dots4(1, K + l * cs, cs, x, d, h + l);
+        size_t i = 0;
+        for (; i + 8 <= d; i += 8) {
+            if (decay == 1.0f)
+                cc_rows(0, p, i, 0, m, C, cs, nn, h, dv);
+            else
+                cc_rows(1, p, i, 0, m, C, cs, nn, h, dv);
+        }
+        if (i < d) {
+            if (decay == 1.0f)
+                cc_rows(0, p, i, 1, m, C, cs, nn, h, dv);
+            else
+                cc_rows(1, p, i, 1, m, C, cs, nn, h, dv);
+        }
+        C += nn * cs;
+        K += nn * cs;
+        n -= nn;
+    }
+}
+
 const ttt_kernels ttt_kernels_avx2 = {
     "avx2", absmax_bits_avx2, quantize_avx2, tpack_size_avx2, tpack_avx2, tgemm_avx2,
     update_predict_avx2, error_avx2, scale_i32_avx2, sumsq_avx2, residual_avx2,
-    tgemm_residual_avx2, quantize_block_avx2,
+    tgemm_residual_avx2, quantize_block_avx2, ttt_chunk_predict_avx2, ttt_chunk_update_avx2,
+    ttt_chunk_correct_avx2,
 };

@@ -425,10 +425,12 @@ const ttt_kernels ttt_kernels_avx512 = {
     "avx512", absmax_bits_avx512, quantize_avx512, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_avx512,
     update_predict_avx512, error_avx512, scale_i32_avx512, sumsq_avx512, residual_avx512,
     tgemm_residual_avx512, quantize_block_avx512,
+    ttt_chunk_predict_avx2, ttt_chunk_update_avx2, ttt_chunk_correct_avx2,
 };
 
 const ttt_kernels ttt_kernels_avx512vnni = {
     "avx512-vnni", absmax_bits_avx512, quantize_avx512, ttt_tpack_rows_size, ttt_tpack_rows,
     tgemm_avx512vnni, update_predict_avx512, error_avx512, scale_i32_avx512, sumsq_avx512, residual_avx512,
     tgemm_residual_avx512vnni, quantize_block_avx512,
+    ttt_chunk_predict_avx2, ttt_chunk_update_avx2, ttt_chunk_correct_avx2,
 };
