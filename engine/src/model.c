@@ -129,6 +129,11 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     m->Dq = round_up(D, TTT_ALIGN);
     m->dq = round_up(d, TTT_ALIGN);
     m->ws = round_up(d, TTT_ALIGN / sizeof(float));
+    /* the chunk kernels walk rows a tile at a time across columns: a column
+     * stride one cache line past a multiple of 4 KiB spreads the columns
+     * over the L1 and L2 sets instead of piling them into one */
+    if (d >= TTT_CHUNK_MIN_D && m->ws % 1024 == 0)
+        m->ws += TTT_ALIGN / sizeof(float);
     m->s_down = (float)sqrt(1.5 / (double)D);
     m->s_up = (float)sqrt(1.5 / (double)d);
 

@@ -444,6 +444,123 @@ static int check_update_predict(const ttt_kernels *k, int *same_update, int *sam
     return ok;
 }
 
+/* ---- the chunk kernels (SPEC "Large d") ---- */
+
+/*
+ * chunk_predict, chunk_update and chunk_correct against the scalar ones, bit
+ * for bit, for d around every vector and tile width, every chunk fill and
+ * every decay. NaN in the padding of W, X, C and K poisons any read of it;
+ * padding must never be written.
+ */
+static int check_chunk(const ttt_kernels *k, int which)
+{
+    static const size_t ds[] = { 1, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 130, 515 };
+    static const size_t ns[] = { 0, 1, 2, 5, 6, 7, 13, 32 };
+    int ok = 1;
+    for (size_t a = 0; a < sizeof ds / sizeof ds[0] && ok; a++) {
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0] && ok; b++) {
+            const size_t d = ds[a], n = ns[b], ws = d + rnd() % 17, cs = d + rnd() % 9;
+            const float decay = g_decays[(a + b) % NDECAYS];
+            const size_t wn = d * ws + 16, xn = (n + 1) * cs + 16;
+            float *W0 = malloc(wn * sizeof(float)), *Wa = malloc(wn * sizeof(float));
+            float *Wb = malloc(wn * sizeof(float)), *X = malloc(xn * sizeof(float));
+            float *C = malloc(xn * sizeof(float)), *K = malloc(xn * sizeof(float));
+            float *Pa = malloc(xn * sizeof(float)), *Pb = malloc(xn * sizeof(float));
+            for (size_t i = 0; i < wn; i++)
+                W0[i] = from_bits(0x7fc00000u | rnd());
+            for (size_t j = 0; j < d; j++)
+                for (size_t i = 0; i < d; i++)
+                    W0[j * ws + i] = frand();
+            for (size_t i = 0; i < xn; i++) {
+                const int in = i % cs < d && i < (n + 1) * cs;
+                X[i] = in ? frand() : NAN;
+                K[i] = in ? frand() : NAN;
+                C[i] = in ? frand() * 0.02f : NAN;
+                Pa[i] = Pb[i] = in ? frand() : -7.0f;
+            }
+            if (d > 4 && n > 1) /* a denormal, a negative zero, products rounding to -0 */
+                K[cs + 1] = from_bits(0x00012345u), C[2] = -0.0f, X[3] = from_bits(0x80000001u);
+            memcpy(Wa, W0, wn * sizeof(float));
+            memcpy(Wb, W0, wn * sizeof(float));
+            if (which == 0) {
+                ttt_kernels_scalar.chunk_predict(Wa, d, ws, X, cs, n, Pa);
+                k->chunk_predict(Wb, d, ws, X, cs, n, Pb);
+            } else if (which == 1) {
+                ttt_kernels_scalar.chunk_update(Wa, d, ws, C, K, cs, n, decay);
+                k->chunk_update(Wb, d, ws, C, K, cs, n, decay);
+            } else {
+                for (size_t t = 0; t <= n; t++) { /* x = each key, then one more row */
+                    ttt_kernels_scalar.chunk_correct(Pa + t * cs, d, C, K, cs, n, X + t * cs, decay);
+                    k->chunk_correct(Pb + t * cs, d, C, K, cs, n, X + t * cs, decay);
+                }
+            }
+            size_t i = first_diff(Wa, Wb, wn);
+            if (i < wn) {
+                printf("# %s d=%zu n=%zu decay=%.9g: W[%zu][%zu] %.9g vs scalar %.9g\n", k->name, d, n, decay,
+                       i % ws, i / ws, Wb[i], Wa[i]);
+                ok = 0;
+            }
+            i = first_diff(Pa, Pb, xn);
+            if (ok && i < xn) {
+                printf("# %s d=%zu n=%zu decay=%.9g: P[%zu] %.9g vs scalar %.9g\n", k->name, d, n, decay, i,
+                       Pb[i], Pa[i]);
+                ok = 0;
+            }
+            free(W0), free(Wa), free(Wb), free(X), free(C), free(K), free(Pa), free(Pb);
+        }
+    }
+    return ok;
+}
+
+/* the scalar chunk kernels against their definitions in kernels.h: n
+ * per-token updates, n per-token predictions, the corrections written out */
+static int check_chunk_scalar(void)
+{
+    int ok = 1;
+    const size_t d = 37, ws = 40, cs = 41, n = 5;
+    float *W = malloc(d * ws * sizeof(float)), *W2 = malloc(d * ws * sizeof(float));
+    float X[5 * 41], C[5 * 41], K[5 * 41], P[5 * 41], p[37], q[37];
+    for (size_t i = 0; i < d * ws; i++)
+        W[i] = W2[i] = frand();
+    for (size_t i = 0; i < n * cs; i++)
+        X[i] = frand(), K[i] = frand(), C[i] = frand() * 0.02f;
+    for (size_t di = 0; di < NDECAYS; di++) {
+        const float dk = g_decays[di];
+        ttt_kernels_scalar.chunk_predict(W, d, ws, X, cs, n, P);
+        for (size_t t = 0; t < n; t++) {
+            ttt_kernels_scalar.update_predict(W2, d, ws, NULL, NULL, 1.0f, X + t * cs, p);
+            ok &= memcmp(p, P + t * cs, d * sizeof(float)) == 0;
+        }
+        ttt_kernels_scalar.chunk_update(W, d, ws, C, K, cs, n, dk);
+        for (size_t l = 0; l < n; l++)
+            ttt_kernels_scalar.update_predict(W2, d, ws, C + l * cs, K + l * cs, dk, NULL, NULL);
+        ok &= memcmp(W, W2, d * ws * sizeof(float)) == 0;
+        for (size_t i = 0; i < d; i++)
+            p[i] = q[i] = frand();
+        ttt_kernels_scalar.chunk_correct(p, d, C, K, cs, n, X, dk);
+        for (size_t l = 0; l < n; l++) {
+            float u[8] = { 0 };
+            for (size_t j = 0; j < d; j++) {
+                const float kx = K[l * cs + j] * X[j];
+                u[j % 8] = u[j % 8] + kx;
+            }
+            const float h = ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]));
+            for (size_t i = 0; i < d; i++) {
+                const float hc = h * C[l * cs + i];
+                if (dk == 1.0f) {
+                    q[i] = q[i] - hc;
+                } else {
+                    const float qd = q[i] * dk;
+                    q[i] = qd - hc;
+                }
+            }
+        }
+        ok &= memcmp(p, q, d * sizeof(float)) == 0;
+    }
+    free(W), free(W2);
+    return ok;
+}
+
 /* ---- error and scale_i32 ---- */
 
 /* the SPEC's step 5 order, written out: u[k] over j = k (mod 8), left to
@@ -740,9 +857,11 @@ int main(void)
                                        "update_predict update-only == fused", "residual",
                                        "update_predict predict-only == scalar bit for bit",
                                        "sumsq", "error and scale_i32", "tgemm_residual",
-                                       "quantize_block" };
+                                       "quantize_block", "chunk_predict == scalar bit for bit",
+                                       "chunk_update == scalar bit for bit",
+                                       "chunk_correct == scalar bit for bit" };
         if (!tables[i].avail) {
-            for (size_t j = 0; j < 11; j++)
+            for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
                 printf("ok %d - %s %s # SKIP no %s on this CPU\n", ++g_n, k->name, names[j],
                        tables[i].need == TTT_ISA_AVX2 ? "AVX2" : i == 2 ? "AVX-512 VNNI" : "AVX-512");
             continue;
@@ -760,11 +879,16 @@ int main(void)
         report(check_error(k), "%s %s", k->name, names[8]);
         report(check_tgemm_residual(k), "%s %s", k->name, names[9]);
         report(check_quantize_block(k), "%s %s", k->name, names[10]);
+        for (int c = 0; c < 3; c++)
+            report(check_chunk(k, c), "%s %s", k->name, names[11 + c]);
     }
 #endif
 
     report(check_update_scalar(), "%s%s", "scalar update_predict: W - c f for decay 1, ",
            "W * decay - c f otherwise, p summed left to right");
+
+    report(check_chunk_scalar(), "%s%s", "scalar chunk kernels: n per-token predictions and updates, ",
+           "the corrections in the eight-sum order");
 
     ttt_model *m = NULL;
     const int ok = make_model(64, TTT_ISA_SCALAR, &m) == TTT_OK;

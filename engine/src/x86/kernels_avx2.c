@@ -691,28 +691,42 @@ AI void cu_tile(int NV, int NC, int MK, int DK, float *Wt, size_t ws, size_t i, 
             st(Wt + (j + c) * ws + i + 8 * k, MK && k == NV - 1, m, w[c][k]);
 }
 
-AI void cu_cols(int NC, int DK, float *Wt, size_t d, size_t ws, size_t j, const float *C, const float *K,
-                size_t cs, size_t n, __m256 dv)
+/* rows [i0, i1) of NC columns from j */
+AI void cu_cols(int NC, int DK, float *Wt, size_t i0, size_t i1, size_t d, size_t ws, size_t j, const float *C,
+                const float *K, size_t cs, size_t n, __m256 dv)
 {
     const __m256i m = lane_mask(d % 8);
-    size_t i = 0;
-    for (; i + 32 <= d; i += 32)
+    size_t i = i0;
+    for (; i + 32 <= i1; i += 32)
         cu_tile(4, NC, 0, DK, Wt, ws, i, j, m, C, K, cs, n, dv);
-    for (; i + 8 <= d; i += 8)
+    for (; i + 8 <= i1; i += 8)
         cu_tile(1, NC, 0, DK, Wt, ws, i, j, m, C, K, cs, n, dv);
-    if (i < d)
+    if (i < i1)
         cu_tile(1, NC, 1, DK, Wt, ws, i, j, m, C, K, cs, n, dv);
 }
+
+/* A band of CU_BAND rows at a time: its rows of C (n x CU_BAND floats) stay
+ * in L1 while the band walks every column; the next columns' pieces of W are
+ * prefetched, the hardware prefetchers not following a column stride. */
+#define CU_BAND 64
 
 AI void cu_all(int DK, float *Wt, size_t d, size_t ws, const float *C, const float *K, size_t cs, size_t n,
                float decay)
 {
     const __m256 dv = _mm256_set1_ps(decay);
-    size_t j = 0;
-    for (; j + 2 <= d; j += 2)
-        cu_cols(2, DK, Wt, d, ws, j, C, K, cs, n, dv);
-    if (j < d)
-        cu_cols(1, DK, Wt, d, ws, j, C, K, cs, n, dv);
+    for (size_t i0 = 0; i0 < d; i0 += CU_BAND) {
+        const size_t i1 = d - i0 < CU_BAND ? d : i0 + CU_BAND;
+        size_t j = 0;
+        for (; j + 2 <= d; j += 2) {
+            for (size_t r = i0; r < i1; r += 16) {
+                _mm_prefetch((const char *)(Wt + (j + 4) * ws + r), _MM_HINT_T0);
+                _mm_prefetch((const char *)(Wt + (j + 5) * ws + r), _MM_HINT_T0);
+            }
+            cu_cols(2, DK, Wt, i0, i1, d, ws, j, C, K, cs, n, dv);
+        }
+        if (j < d)
+            cu_cols(1, DK, Wt, i0, i1, d, ws, j, C, K, cs, n, dv);
+    }
 }
 
 void ttt_chunk_update_avx2(float *Wt, size_t d, size_t ws, const float *C, const float *K, size_t cs, size_t n,
