@@ -76,7 +76,7 @@ void ttt_flush_pending(ttt_model *m)
 }
 
 /* The key of finite token t (SPEC "Keys and targets") into f */
-static void make_key(const ttt_model *m, size_t t, const float *inv, float *f)
+static inline void make_key(const ttt_model *m, size_t t, const float *inv, float *f)
 {
     const int32_t *a = m->acc_down + t * m->nd;
     if (m->key_mag)
@@ -86,7 +86,7 @@ static void make_key(const ttt_model *m, size_t t, const float *inv, float *f)
 }
 
 /* The target of finite token t whose key is f: f itself, or written to v */
-static const float *make_target(const ttt_model *m, size_t t, const float *inv_v, const float *f, float *v)
+static inline const float *make_target(const ttt_model *m, size_t t, const float *inv_v, const float *f, float *v)
 {
     const ttt_kernels *k = m->k;
     const size_t d = m->d;
