@@ -78,7 +78,7 @@ void ttt_flush_pending(ttt_model *m)
 /* The key of finite token t (SPEC "Keys and targets") into f */
 static inline void make_key(const ttt_model *m, size_t t, const float *inv, float *f)
 {
-    const int32_t *a = m->acc_down + t * m->nd;
+    const int32_t *a = m->acc_down + t * m->as;
     if (m->key_mag)
         m->k->scale_i32(a, m->d, m->s_down * m->mx[t] / 127.0f, f); /* the dequantised projection */
     else
@@ -90,7 +90,7 @@ static inline const float *make_target(const ttt_model *m, size_t t, const float
 {
     const ttt_kernels *k = m->k;
     const size_t d = m->d;
-    const int32_t *a = m->acc_down + t * m->nd;
+    const int32_t *a = m->acc_down + t * m->as;
     const float gd = m->s_down * m->mx[t] / 127.0f;
     if (m->cfg.objective == TTT_OBJECTIVE_MULTIVIEW) {
         if (m->val_mag)
@@ -207,22 +207,22 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
     const size_t D = m->D, d = m->d, nd = m->nd;
 
     /* one absmax serves both the finite check and the quantisation */
-    k->quantize_block(in, D, nb, TTT_ABSMAX_FLOOR, m->q, m->Dq, m->qsum, m->mx);
+    k->quantize_block(in, D, nb, TTT_ABSMAX_FLOOR, m->q, m->qs, m->qsum, m->mx);
     for (size_t t = 0; t < nb; t++) {
         m->ok[t] = !isnan(m->mx[t]);
         if (!m->ok[t])
             m->mx[t] = 0.0f;
     }
     /* Down and, for MULTIVIEW, Down_v in one product: rows d..2d-1 */
-    k->tgemm(m->down, nd, D, m->q, m->Dq, m->qsum, nb, m->acc_down, nd);
+    k->tgemm(m->down, nd, D, m->q, m->qs, m->qsum, nb, m->acc_down, m->as);
 
     const unsigned obj = m->cfg.objective;
     const int mview = obj == TTT_OBJECTIVE_MULTIVIEW, next = obj == TTT_OBJECTIVE_NEXT;
     float inv[TTT_BLOCK], inv_v[TTT_BLOCK];
     for (size_t t = 0; t < nb; t++) {
-        inv[t] = m->ok[t] && !m->key_mag ? feature_inv(k, m->acc_down + t * nd, d) : 0.0f;
+        inv[t] = m->ok[t] && !m->key_mag ? feature_inv(k, m->acc_down + t * m->as, d) : 0.0f;
         if (mview && !m->val_mag)
-            inv_v[t] = m->ok[t] ? feature_inv(k, m->acc_down + t * nd + d, d) : 0.0f;
+            inv_v[t] = m->ok[t] ? feature_inv(k, m->acc_down + t * m->as + d, d) : 0.0f;
     }
 
     if (m->chunked) {

@@ -41,6 +41,8 @@ struct ttt_model {
     uint8_t *down;           /* nd x D packed for k->tgemm: Down, then Down_v (MULTIVIEW) */
     uint8_t *up;             /* D x d packed for k->tgemm */
     size_t nd;               /* rows of down: d, or 2d with Down_v */
+    size_t qs, as;           /* row strides of q (bytes) and acc_down (int32): Dq and nd,
+                              * one cache line more when that is a multiple of 2 KiB */
 
     /* the objective (docs/SPEC.md, "Objectives"), resolved at creation */
     float decay;             /* (f32)(1 - forget): W's factor per learned token */
@@ -68,7 +70,7 @@ struct ttt_model {
     int32_t *acc_down;       /* TTT_BLOCK x nd */
     int8_t *qp;              /* TTT_BLOCK x dq */
     int32_t *qpsum;          /* TTT_BLOCK */
-    int32_t *acc_up;         /* TTT_BLOCK x D */
+    int32_t *acc_up;         /* TTT_BLOCK x ttt_acc_stride(D) */
     float *f;                /* d: the key */
     float *v;                /* d: the target, when it is not the key */
     float *p;                /* d */

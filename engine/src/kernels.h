@@ -79,7 +79,7 @@ typedef struct ttt_kernels {
      * v (ostride rows), for r < rows and t < ntok
      *   out[t * xstride + r] = x[t * xstride + r] + (float)b[t][r] * g[t]
      * where g[t] != 0, else x[t * xstride + r] unchanged; out may equal x.
-     * acc (ntok x rows int32) is scratch a kernel may use. A kernel that
+     * acc (ntok x ttt_acc_stride(rows) int32) is scratch a kernel may use. A kernel that
      * fuses them converts each product while it is in a register instead of
      * storing it and reading it back. */
     void (*tgemm_residual)(const uint8_t *packed, size_t rows, size_t cols,
@@ -120,6 +120,13 @@ extern const ttt_kernels ttt_kernels_scalar;
  * row-major, row stride cols rounded up to 64, padding bytes 1 (weight 0). */
 size_t ttt_tpack_rows_size(size_t rows, size_t cols);
 void ttt_tpack_rows(const uint8_t *w, size_t wstride, size_t rows, size_t cols, uint8_t *packed);
+/* The row stride of tgemm_residual's scratch: rows, one cache line more
+ * when rows int32 are a multiple of 2 KiB (the 32 rows of a block would
+ * otherwise share one or two L1 sets) */
+static inline size_t ttt_acc_stride(size_t rows)
+{
+    return rows * sizeof(int32_t) % 2048 ? rows : rows + 16;
+}
 /* tgemm_residual as k->tgemm into acc, then k->residual token by token */
 void ttt_tgemm_residual_split(const ttt_kernels *k, const uint8_t *packed, size_t rows, size_t cols,
                               const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,

@@ -133,13 +133,14 @@ void ttt_tgemm_residual_split(const ttt_kernels *k, const uint8_t *packed, size_
                               const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                               const float *x, const float *g, float *out, size_t xstride, int32_t *acc)
 {
-    k->tgemm(packed, rows, cols, v, vstride, vsum, ntok, acc, rows);
+    const size_t as = ttt_acc_stride(rows);
+    k->tgemm(packed, rows, cols, v, vstride, vsum, ntok, acc, as);
     for (size_t t = 0; t < ntok; t++) {
         const float *xt = x + t * xstride;
         float *o = out + t * xstride;
         /* g == 0: no residual at all, so the output is the input bit for bit */
         if (g[t] != 0.0f)
-            k->residual(xt, acc + t * rows, rows, g[t], o);
+            k->residual(xt, acc + t * as, rows, g[t], o);
         else if (o != xt)
             memcpy(o, xt, rows * sizeof *o);
     }

@@ -706,7 +706,7 @@ static int tgemm_residual_case(const ttt_kernels *k, size_t rows, size_t cols, s
     const size_t vstride = round64(cols);
     uint8_t *w = malloc(rows * cols);
     int8_t *v = malloc(ntok * vstride);
-    int32_t *vsum = malloc(ntok * sizeof *vsum), *acc = malloc(ntok * rows * sizeof *acc);
+    int32_t *vsum = malloc(ntok * sizeof *vsum), *acc = malloc(ntok * ttt_acc_stride(rows) * sizeof *acc);
     float *x = malloc(ntok * rows * sizeof *x), *g = malloc(ntok * sizeof *g);
     float *oa = malloc((ntok * rows + 16) * sizeof *oa), *ob = malloc((ntok * rows + 16) * sizeof *ob);
     for (size_t i = 0; i < rows * cols; i++)
