@@ -785,8 +785,8 @@ void ttt_chunk_correct_avx2(float *p, size_t d, const float *C, const float *K, 
     const __m256 dv = _mm256_set1_ps(decay);
     const __m256i m = lane_mask(d % 8);
     while (n) {
-        /* the kernel is called with n < 32; larger n goes in pieces, which
-         * is the same sequence of steps */
+        /* the engine passes n < 32; a larger n goes in pieces of 64, the
+         * same sequence of steps */
         const size_t nn = n < 64 ? n : 64;
         size_t l = 0;
         for (; l + 4 <= nn; l += 4)
