@@ -189,12 +189,43 @@ def _fptr(a):
     return a.ctypes.data_as(_FP)
 
 
-class Model:
+class _Owned:
+    """A library handle owned by a Python object: close(), a context manager,
+    and freed when collected. Subclasses name their destroy function."""
+    _h = None
+    _destroy = None  # name of the ttt_*_destroy function
+    _what = "object"
+
+    def close(self):
+        # at interpreter exit the module's globals may already be gone
+        if self._h and _lib is not None:
+            getattr(_lib, self._destroy)(self._h)
+        self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    def _handle(self):
+        if not self._h:
+            raise ValueError(self._what + " is closed")
+        return self._h
+
+
+class Model(_Owned):
     """One Bit-TTT layer (a ttt_model). Close it, or use it as a context manager.
 
     objective ("reconstruct", "multiview", "next"), feature_norm ("auto",
     "l2", "none"), update ("gradient", "nlms"), forget (alpha in [0, 1))
     and residual (multiview only) choose what W learns: docs/MEMORY.md."""
+
+    _destroy = "ttt_destroy"
+    _what = "model"
 
     def __init__(self, hidden_dim, inner_lr=DEFAULT_INNER_LR, state_dim=0,
                  seed=DEFAULT_SEED, learning=True, max_isa="auto", objective="reconstruct",
@@ -227,26 +258,6 @@ class Model:
         _check(_lib.ttt_get_config(self._h, ctypes.byref(self._cfg)))
         self.hidden_dim = self._cfg.hidden_dim
         self.state_dim = self._cfg.state_dim
-
-    # ---- lifetime ----
-    def close(self):
-        if self._h:
-            _lib.ttt_destroy(self._h)
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
-
-    def _handle(self):
-        if not self._h:
-            raise ValueError("model is closed")
-        return self._h
 
     # ---- processing ----
     def forward(self, x, out=None, surprise=False):
@@ -374,10 +385,13 @@ for _name, (_res, _args) in _ANOMALY_API.items():
 __all__.append("Anomaly")
 
 
-class Anomaly:
+class Anomaly(_Owned):
     """A calibrated anomaly scorer (a ttt_anomaly): surprises in, scores in
     [0, 1] out (NaN for skipped tokens). Close it, or use it as a context
     manager. Not thread-safe, like Model."""
+
+    _destroy = "ttt_anomaly_destroy"
+    _what = "anomaly scorer"
 
     def __init__(self, k=30.0, mean_window=1000, short_window=10, long_window=2000,
                  refit_every=100, range_margin=0.0):
@@ -393,25 +407,6 @@ class Anomaly:
         h = _P()
         _check(_lib.ttt_anomaly_create(ctypes.byref(cfg), ctypes.byref(h)))
         self._h = h
-
-    def close(self):
-        if self._h:
-            _lib.ttt_anomaly_destroy(self._h)
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
-
-    def _handle(self):
-        if not self._h:
-            raise ValueError("anomaly scorer is closed")
-        return self._h
 
     def update(self, surprise, x=None, calibrated=False):
         """Score surprises (N,) (from Model.forward(..., surprise=True)); x,
