@@ -11,6 +11,7 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <bitttt/bitttt.h>
+#include "random.h"
 
 #define TENSOR_CAPS_FMT "other/tensors,format=static,num_tensors=1," \
   "types=float32,dimensions=(string)%u:%u,framerate=(fraction)0/1"
@@ -19,23 +20,6 @@
 #define META_NAME "GstBitTTTSurpriseMeta"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static guint32
-next_rand (guint32 * s)
-{
-  *s ^= *s << 13;
-  *s ^= *s >> 17;
-  *s ^= *s << 5;
-  return *s;
-}
-
-static void
-fill_random (gfloat * x, gsize n, guint32 seed)
-{
-  gsize i;
-  for (i = 0; i < n; i++)
-    x[i] = (gfloat) ((next_rand (&seed) >> 8) / 8388608.0 - 1.0);
-}
 
 /* ntok tokens drawn from 4 patterns: repetition makes the layer's memory
  * visible in the outputs */

@@ -12,6 +12,7 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <bitttt/bitttt.h>
+#include "random.h"
 
 #define TENSOR_CAPS_FMT "other/tensors,format=static,num_tensors=1," \
   "types=float32,dimensions=(string)%u:%u,framerate=(fraction)0/1"
@@ -21,15 +22,6 @@
 #define LR 0.3f
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static guint32
-next_rand (guint32 * s)
-{
-  *s ^= *s << 13;
-  *s ^= *s >> 17;
-  *s ^= *s << 5;
-  return *s;
-}
 
 /* ntok tokens drawn from 4 random patterns plus a little noise; from token
  * `change` on, from 4 other patterns at twice the level (0: never) */
