@@ -11,27 +11,17 @@ largest difference seen.
 """
 import os
 import sys
-import traceback
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from anomaly_ref import AnomalyRef  # noqa: E402
 import bitttt  # noqa: E402
+import tap  # noqa: E402
+from tap import check  # noqa: E402
 
 F32 = np.float32
 TOL = 1e-6
-_results = []
-
-
-def check(ok, name, detail=""):
-    _results.append(bool(ok))
-    print("%s %d - %s" % ("ok" if ok else "not ok", len(_results), name))
-    if not ok and detail:
-        for line in str(detail).splitlines():
-            print("# " + line)
-    return ok
-
 
 def compare(tag, c, r):
     nan_c, nan_r = np.isnan(c), np.isnan(r)
@@ -153,15 +143,7 @@ TESTS = [test_defaults_regime_change, test_small_windows_and_splits, test_zero_s
 
 
 def main():
-    print("# library %s %s" % (bitttt.library_path, bitttt.version()))
-    for t in TESTS:
-        print("# " + t.__name__)
-        try:
-            t()
-        except Exception:
-            check(False, t.__name__ + " raised", traceback.format_exc())
-    print("1..%d" % len(_results))
-    return 0 if all(_results) else 1
+    return tap.run("library %s %s" % (bitttt.library_path, bitttt.version()), TESTS)
 
 
 if __name__ == "__main__":

@@ -13,29 +13,19 @@ import ctypes
 import os
 import sys
 import tempfile
-import traceback
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bitttt_ref as ref  # noqa: E402
 import bitttt  # noqa: E402
+import tap  # noqa: E402
+from tap import check  # noqa: E402
 
 F32 = np.float32
 FLT_MAX = np.finfo(F32).max
 SHAPES = [(4, None), (8, None), (64, None), (64, 7), (132, None), (256, None)]
 ETAS = [0.0, 0.01, 1.0, 2.0]
-
-_results = []
-
-
-def check(ok, name, detail=""):
-    _results.append(bool(ok))
-    print("%s %d - %s" % ("ok" if ok else "not ok", len(_results), name))
-    if not ok and detail:
-        for line in str(detail).splitlines():
-            print("# " + line)
-    return ok
 
 
 def bits(a):
@@ -665,16 +655,8 @@ TESTS = [test_reference_itself, test_layout, test_against_reference, test_split_
 
 
 def main():
-    print("# library %s %s, cpu isa %s, TTT_FORCE_ISA=%s" % (
-        bitttt.library_path, bitttt.version(), bitttt.cpu_isa(), os.environ.get("TTT_FORCE_ISA")))
-    for t in TESTS:
-        print("# " + t.__name__)
-        try:
-            t()
-        except Exception:
-            check(False, t.__name__ + " raised", traceback.format_exc())
-    print("1..%d" % len(_results))
-    return 0 if all(_results) else 1
+    return tap.run("library %s %s, cpu isa %s, TTT_FORCE_ISA=%s" % (
+        bitttt.library_path, bitttt.version(), bitttt.cpu_isa(), os.environ.get("TTT_FORCE_ISA")), TESTS)
 
 
 if __name__ == "__main__":
