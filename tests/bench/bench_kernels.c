@@ -1,0 +1,253 @@
+/*
+ * Where a token's time goes: each kernel of the table timed alone on the
+ * work one token of ttt_forward() gives it, beside the whole forward, for
+ * every ISA the CPU runs (the --bench of dav1d's checkasm, as its own
+ * program). The kernels run on data that stays in L1, so the sum of their
+ * times against the forward's shows what the glue between them costs and
+ * what the caches do.
+ *
+ *   bench_kernels [D ...]      (default: 128 1024; d = D / 4)
+ *
+ * Times are ns per token, the best of several runs: the lower bound that is
+ * stable on a shared machine.
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define NTOK TTT_BLOCK /* tokens per kernel call, as forward_block */
+#define RUNS 31
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static volatile float g_sink;
+static uint64_t g_rng = 1;
+
+static float frand(void) /* uniform in [-1, 1) */
+{
+    return (float)(ttt_splitmix64(&g_rng) >> 40) * 0x1p-23f - 1.0f;
+}
+
+/* Everything one kernel call needs, sized for D (row strides rounded to 64
+ * bytes, as the model's buffers, since kernels may read that far). */
+typedef struct {
+    size_t D, d, Dq, dq;
+    float *x, *out, *Wt, *c, *fo, *fn, *p, *f, mx[NTOK], g[NTOK];
+    int8_t *q, *qp;
+    int32_t *acc_down, *acc_up, qsum[NTOK], qpsum[NTOK];
+    uint8_t *down, *up;
+} bufs;
+
+static void *zalloc(size_t n)
+{
+    void *p = ttt_aligned_alloc((n + 63) / 64 * 64);
+    if (!p) {
+        fprintf(stderr, "bench_kernels: out of memory\n");
+        exit(2);
+    }
+    memset(p, 0, (n + 63) / 64 * 64);
+    return p;
+}
+
+static void fill(float *v, size_t n, float scale)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = scale * frand();
+}
+
+static void setup(bufs *b, const ttt_kernels *k, size_t D)
+{
+    memset(b, 0, sizeof *b);
+    b->D = D;
+    b->d = D / 4;
+    b->Dq = (D + 63) / 64 * 64;
+    b->dq = (b->d + 63) / 64 * 64;
+    const size_t d = b->d;
+    b->x = zalloc(NTOK * D * sizeof(float));
+    b->out = zalloc(NTOK * D * sizeof(float));
+    b->Wt = zalloc(d * d * sizeof(float));
+    b->c = zalloc(d * sizeof(float));
+    b->fo = zalloc(d * sizeof(float));
+    b->fn = zalloc(d * sizeof(float));
+    b->p = zalloc(d * sizeof(float));
+    b->f = zalloc(d * sizeof(float));
+    b->q = zalloc(NTOK * b->Dq);
+    b->qp = zalloc(NTOK * b->dq);
+    b->acc_down = zalloc(NTOK * d * sizeof(int32_t));
+    b->acc_up = zalloc(NTOK * ttt_acc_stride(D) * sizeof(int32_t));
+    fill(b->x, NTOK * D, 1.0f);
+    fill(b->Wt, d * d, 0.01f);
+    fill(b->c, d, 0.01f);
+    fill(b->fo, d, 0.2f);
+    fill(b->fn, d, 0.2f);
+    uint8_t *w = zalloc(D * D);
+    for (size_t i = 0; i < D * D; i++)
+        w[i] = (uint8_t)(ttt_splitmix64(&g_rng) % 3);
+    b->down = zalloc(k->tpack_size(d, D));
+    b->up = zalloc(k->tpack_size(D, d));
+    k->tpack(w, D, d, D, b->down);
+    k->tpack(w, d, D, d, b->up);
+    ttt_aligned_free(w);
+    for (size_t t = 0; t < NTOK; t++) {
+        b->g[t] = 1e-3f;
+        for (size_t i = 0; i < d; i++)
+            b->qp[t * b->dq + i] = (int8_t)(ttt_splitmix64(&g_rng) % 255 - 127);
+        for (size_t i = 0; i < d; i++)
+            b->qpsum[t] += b->qp[t * b->dq + i];
+    }
+}
+
+static void teardown(bufs *b)
+{
+    void *all[] = { b->x, b->out, b->Wt, b->c, b->fo, b->fn, b->p, b->f, b->q, b->qp,
+                    b->acc_down, b->acc_up, b->down, b->up };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        ttt_aligned_free(all[i]);
+}
+
+enum { K_QUANT, K_DOWN, K_NORM, K_KEY, K_UPDATE, K_ERROR, K_QUANT_P, K_UP, K_COUNT };
+static const char *const k_names[K_COUNT] = {
+    "quantize_block (x)", "tgemm (Down)", "sumsq (norm)", "scale_i32 (key)",
+    "update_predict (W)", "error", "quantize (p)", "tgemm_residual (Up)",
+};
+
+/* One call of kernel `which` on a block of NTOK tokens (the per-token
+ * kernels NTOK times), as forward_block makes them. */
+static void run_kernel(const ttt_kernels *k, bufs *b, int which)
+{
+    const size_t D = b->D, d = b->d;
+    uint32_t pmax;
+    float s = 0.0f;
+    switch (which) {
+    case K_QUANT:
+        k->quantize_block(b->x, D, NTOK, TTT_ABSMAX_FLOOR, b->q, b->Dq, b->qsum, b->mx);
+        break;
+    case K_DOWN:
+        k->tgemm(b->down, d, D, b->q, b->Dq, b->qsum, NTOK, b->acc_down, d);
+        break;
+    case K_NORM:
+        for (size_t t = 0; t < NTOK; t++)
+            s += (float)k->sumsq(b->acc_down + t * d, d);
+        break;
+    case K_KEY:
+        for (size_t t = 0; t < NTOK; t++)
+            k->scale_i32(b->acc_down + t * d, d, 1e-3f, b->f);
+        break;
+    case K_UPDATE:
+        for (size_t t = 0; t < NTOK; t++)
+            k->update_predict(b->Wt, d, d, b->c, b->fo, 1.0f, b->fn, b->p);
+        break;
+    case K_ERROR:
+        for (size_t t = 0; t < NTOK; t++)
+            s += k->error(b->p, b->fn, d, 1e-3f, b->c, &pmax);
+        break;
+    case K_QUANT_P:
+        for (size_t t = 0; t < NTOK; t++)
+            b->qpsum[t] = k->quantize(b->p, d, 1.0f, b->qp + t * b->dq);
+        break;
+    case K_UP:
+        k->tgemm_residual(b->up, D, d, b->qp, b->dq, b->qpsum, NTOK, b->x, b->g, b->out, D, b->acc_up);
+        break;
+    }
+    g_sink = s;
+}
+
+/* best ns per token of fn over RUNS runs of `reps` calls (NTOK tokens each) */
+static double best_ns(const ttt_kernels *k, bufs *b, int which, ttt_model *m, long reps)
+{
+    double best = 1e30;
+    for (int r = 0; r < RUNS; r++) {
+        const double t0 = now();
+        for (long i = 0; i < reps; i++) {
+            if (m)
+                ttt_forward(m, b->x, NTOK, b->out);
+            else
+                run_kernel(k, b, which);
+        }
+        const double t = now() - t0;
+        if (t < best)
+            best = t;
+    }
+    return best / (double)(reps * NTOK) * 1e9;
+}
+
+static int bench(size_t D, unsigned isa)
+{
+    const ttt_kernels *k = ttt_kernels_select(isa);
+    ttt_config cfg;
+    ttt_config_default(&cfg);
+    cfg.hidden_dim = D;
+    cfg.max_isa = isa;
+    ttt_model *m;
+    if (ttt_create_ex(&cfg, &m) != TTT_OK) {
+        fprintf(stderr, "bench_kernels: cannot create a model with D = %zu\n", D);
+        return 1;
+    }
+    bufs b;
+    setup(&b, k, D);
+    /* about 20 ms a run for D = 128 on AVX2, fewer reps as work grows */
+    const long reps = (long)(4e6 / ((double)D * (double)D)) + 1;
+    const double fwd = best_ns(k, &b, 0, m, reps);
+    printf("\n%s, D = %zu, d = %zu: forward %.1f ns/token (%.2f M tokens/s)\n", k->name, D, b.d, fwd,
+           1e3 / fwd);
+    printf("  %-22s %10s %8s\n", "kernel", "ns/token", "share");
+    double sum = 0.0;
+    for (int w = 0; w < K_COUNT; w++) {
+        for (int i = 0; i < 3; i++) /* warm the caches and the branch predictors */
+            run_kernel(k, &b, w);
+        const double ns = best_ns(k, &b, w, NULL, reps);
+        sum += ns;
+        printf("  %-22s %10.1f %7.1f%%\n", k_names[w], ns, 100.0 * ns / fwd);
+    }
+    printf("  %-22s %10.1f %7.1f%%\n", "sum of kernels", sum, 100.0 * sum / fwd);
+    printf("  %-22s %10.1f %7.1f%%\n", "rest (glue, caches)", fwd - sum, 100.0 * (fwd - sum) / fwd);
+    teardown(&b);
+    ttt_destroy(m);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    size_t dims[16] = { 128, 1024 };
+    size_t nd = 2;
+    if (argc > 1) {
+        nd = 0;
+        for (int i = 1; i < argc && nd < 16; i++) {
+            char *end;
+            const unsigned long v = strtoul(argv[i], &end, 10);
+            /* from d = TTT_CHUNK_MIN_D on the recurrence runs on the chunk
+             * kernels, which this table does not break down */
+            if (*end || v < 4 || v % 4 || v / 4 >= TTT_CHUNK_MIN_D) {
+                fprintf(stderr, "usage: %s [D ...]  (D a multiple of 4, 4 to %d)\n", argv[0],
+                        4 * TTT_CHUNK_MIN_D - 4);
+                return 2;
+            }
+            dims[nd++] = v;
+        }
+    }
+    printf("bench_kernels: each kernel alone on one block of %d tokens, best of %d runs\n", NTOK, RUNS);
+    const unsigned isas[] = { TTT_ISA_SCALAR, TTT_ISA_AVX2, TTT_ISA_AVX512 };
+    const ttt_kernels *seen[3] = { NULL, NULL, NULL };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof *isas; i++) {
+        const ttt_kernels *k = ttt_kernels_select(isas[i]);
+        int dup = 0;
+        for (size_t j = 0; j < i; j++)
+            dup |= seen[j] == k;
+        seen[i] = k;
+        if (dup) /* the CPU or TTT_FORCE_ISA capped this level */
+            continue;
+        for (size_t j = 0; j < nd; j++)
+            rc |= bench(dims[j], isas[i]);
+    }
+    return rc;
+}
