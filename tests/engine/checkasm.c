@@ -293,6 +293,9 @@ static int check_tgemm(const ttt_kernels *k)
         { 32, 128, 32 }, { 128, 32, 32 }, { 16, 64, 5 }, { 64, 16, 7 },
         { 256, 1024, 3 }, { 1024, 256, 2 }, { 5, 4096, 2 }, { 3, 65536, 1 },
         { 20, 100, 3 }, { 33, 200, 4 }, { 64, 256, 2 }, { 1, 256, 1 }, { 40, 33, 3 },
+        /* large: more than one block of 32 tokens, rows not a multiple of
+         * 8, columns past 2^15 with a ragged end */
+        { 133, 1025, 33 }, { 1023, 259, 40 }, { 7, 40001, 35 }, { 4096, 33, 65 },
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && ok; i++)
         ok = tgemm_case(k, shapes[i][0], shapes[i][1], shapes[i][2], 0);
