@@ -154,7 +154,7 @@ EOF
 
 logs=$build/tsan-logs
 # run_tsan DIR TESTS...: the tests with the instrumented libraries, one TSan
-# log per process in DIR/tsan-logs; prints the number of reports
+# log per process in DIR/tsan-logs; sets $reports to the number of reports
 run_tsan() {
   dir=$1
   shift
