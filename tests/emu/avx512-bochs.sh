@@ -2,8 +2,10 @@
 # Runs the AVX-512 and AVX-512-VNNI kernel tables on an emulated CPU: this
 # machine (and CI's) has no AVX-512, so nothing else ever executes them.
 #
-# Bochs 2.7 (Debian 12) emulates EVEX; its "tigerlake" model has AVX-512
-# F/BW/VL/DQ and VNNI. The script boots Debian's kernel from an isolinux CD
+# Bochs 2.7 (Debian 12) emulates EVEX. Its "corei7_skylake_x" model (the
+# default) has AVX-512 F/BW/VL/DQ/CD, no VNNI; "tigerlake" and
+# "corei7_icelake_u" add VNNI but Linux does not boot on them (below). The
+# script boots Debian's kernel from an isolinux CD
 # with a tiny initramfs: a static busybox and static builds of the engine's
 # TAP tests (checkasm: every kernel table against the scalar reference;
 # test_isa_equal: whole forwards, scalar against every ISA, bit for bit; and
@@ -14,23 +16,24 @@
 #   sh tests/emu/avx512-bochs.sh [workdir]      (root, or sudo, for apt-get)
 # Environment: EMU_TIMEOUT (seconds, default 5400), EMU_BOOT_TIMEOUT (seconds
 # until /init must have started, default 1200), EMU_CPU (Bochs CPU model,
-# default tigerlake), EMU_SKIP_APT=1 (packages already installed), EMU_VERBOSE=1
+# default corei7_skylake_x), EMU_SKIP_APT=1 (packages already installed), EMU_VERBOSE=1
 # (the kernel's boot messages on the console).
 # Prints the guest's output; exits non-zero when a test fails, the guest
 # lacks a flag, or the guest does not finish.
 #
-# STATUS (2026-11-27): NOT WORKING YET. Everything up to the kernel works
-# (packages, static builds, initramfs, CD, Bochs headless, XSAVE with the
-# AVX-512 state: "x86/fpu: Enabled xstate features 0xe7"), but Linux 6.1
-# never reaches /init under Bochs 2.7: right after "LSM: Security Framework
+# STATUS (2026-11-27): works with corei7_skylake_x (the avx512 table; the
+# avx512-vnni one is skipped there). With tigerlake / corei7_icelake_u,
+# the VNNI models, the kernel gets the AVX-512 XSAVE state ("x86/fpu:
+# Enabled xstate features 0xe7") but Linux 6.1 never reaches /init under
+# Bochs 2.7: right after "LSM: Security Framework
 # initializing" it falls into an endless exception loop in the entry code,
 # with the stack pointer inside the kernel's text (Bochs debugger: the
 # handler at .entry.text + 0xb80 re-entered with RSP 0xffffffff81c014xx,
 # error_entry returning RAX 0x0000000081c01220, the address's upper half
-# lost). Same with the corei7_icelake_u model, and with PCID, INVPCID, LA57
-# (no5lvl), MCE or the NMI watchdog off. So no AVX-512 code has run yet;
-# the script then fails after EMU_BOOT_TIMEOUT. Next candidates: another
-# kernel, or Bochs 2.8 / 3.0 (not in Debian 12).
+# lost). Same on both models, and with PCID, INVPCID, LA57 (no5lvl), RDPID,
+# UMIP, MCE or the NMI watchdog off. So the VNNI table has never run; the
+# script fails on those models after EMU_BOOT_TIMEOUT. Next candidates:
+# another kernel, or Bochs 2.8 / 3.0 (not in Debian 12).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,7 +41,7 @@ src=$(cd "$here/../.." && pwd)
 work=${1:-$src/build-emu-avx512}
 timeout=${EMU_TIMEOUT:-5400}
 boot_timeout=${EMU_BOOT_TIMEOUT:-1200}
-cpu=${EMU_CPU:-tigerlake}
+cpu=${EMU_CPU:-corei7_skylake_x}
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 
@@ -89,7 +92,7 @@ done
 # ---- initramfs ----
 say "making the initramfs and the boot CD"
 root="$work/root"
-mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev"
+mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp"
 cp /bin/busybox "$root/bin/busybox"
 cat >"$root/init" <<EOF
 #!/bin/busybox sh
@@ -173,7 +176,7 @@ TERM=vt100 script -q -e -c "echo \$\$ >'$work/bochs.pid'; exec bochs -q -f '$wor
 pid=$!
 # Bochs ignores SIGTERM: it is stopped by its own pid with SIGKILL
 stop_bochs() {
-    [ -s "$work/bochs.pid" ] && kill -9 "$(cat "$work/bochs.pid")" 2>/dev/null
+    [ -s "$work/bochs.pid" ] && kill -9 "$(cat "$work/bochs.pid")" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
 trap stop_bochs EXIT INT TERM
@@ -209,7 +212,7 @@ if [ "$status" != done ]; then
     exit 1
 fi
 flags=$(tr -d '\r' <"$work/serial.txt" | grep -m 1 '^flags' || true)
-for f in avx2 avx512f avx512bw avx512vl avx512_vnni; do
+for f in avx2 avx512f avx512bw avx512vl; do
     case " ${flags#*:} " in
     *" $f "*) ;;
     *) echo "FAIL: the guest CPU lacks $f"; fail=1 ;;
@@ -226,12 +229,23 @@ if tr -d '\r' <"$work/serial.txt" | grep -q '^not ok'; then
     echo "FAIL: a TAP check failed"
     fail=1
 fi
-# the AVX-512 tables must really have run, not been skipped
-for k in "avx512 absmax_bits" "avx512-vnni tgemm" "avx512-vnni == scalar bit for bit"; do
+# the AVX-512 tables must really have run, not been skipped; VNNI where the
+# model has it
+case " ${flags#*:} " in
+*" avx512_vnni "*) must="avx512 absmax_bits|avx512-vnni tgemm|avx512-vnni == scalar bit for bit" ;;
+*)
+    echo "NOTE: no avx512_vnni on $cpu: the avx512-vnni table did not run"
+    must="avx512 absmax_bits|avx512 tgemm|avx512 == scalar bit for bit"
+    ;;
+esac
+IFS='|'
+set -- $must
+unset IFS
+for k in "$@"; do
     if ! tr -d '\r' <"$work/serial.txt" | grep '^ok ' | grep -v SKIP | grep -q -- "$k"; then
         echo "FAIL: no passing check names '$k'"
         fail=1
     fi
 done
-[ "$fail" = 0 ] && echo "PASS: AVX-512 and AVX-512-VNNI kernels bit-identical to scalar on $cpu"
+[ "$fail" = 0 ] && echo "PASS: the AVX-512 kernels the model has are bit-identical to scalar on $cpu"
 exit "$fail"
