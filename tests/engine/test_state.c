@@ -169,9 +169,11 @@ int main(void)
     memcpy(bad, buf, SIZE);
     bad[100] ^= 1;
     FILE *fp = fopen(path, "wb");
-    fwrite(bad, 1, SIZE, fp);
-    fclose(fp);
-    tap_ok(ttt_state_load_file(f2, path) == TTT_ERR_FORMAT && file_equals(path, bad, SIZE), "corrupt file refused, file unchanged");
+    const int bad_written = fp && fwrite(bad, 1, SIZE, fp) == SIZE;
+    if (fp)
+        fclose(fp);
+    tap_ok(bad_written && ttt_state_load_file(f2, path) == TTT_ERR_FORMAT && file_equals(path, bad, SIZE),
+           "corrupt file refused, file unchanged");
 
     /* a full disk (here: a file size limit) fails cleanly and keeps the old file */
     ttt_state_save_file(f1, path);
