@@ -11,12 +11,8 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <bitttt/bitttt.h>
-#include "random.h"
+#include "common.h"
 
-#define TENSOR_CAPS_FMT "other/tensors,format=static,num_tensors=1," \
-  "types=float32,dimensions=(string)%u:%u,framerate=(fraction)0/1"
-#define AUDIO_CAPS_FMT "audio/x-raw,format=F32LE,layout=interleaved," \
-  "rate=%d,channels=%d"
 #define META_NAME "GstBitTTTSurpriseMeta"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -58,16 +54,6 @@ engine_run (ttt_model * m, gfloat * x, gsize ntok, gfloat * surprise)
   fail_unless_equals_int (ttt_forward_ex (m, x, ntok, x, surprise), TTT_OK);
 }
 
-static GstBuffer *
-make_buffer (const gfloat * x, gsize n, GstClockTime pts, GstClockTime dur)
-{
-  GstBuffer *buf = n ? gst_buffer_new_memdup (x, n * sizeof (gfloat))
-      : gst_buffer_new ();
-  GST_BUFFER_PTS (buf) = pts;
-  GST_BUFFER_DURATION (buf) = dur;
-  return buf;
-}
-
 /* bitwise comparison: NaN tokens must come back bit for bit too */
 static void
 check_buffer_floats (GstBuffer * buf, const gfloat * expected, gsize n)
@@ -81,40 +67,16 @@ check_buffer_floats (GstBuffer * buf, const gfloat * expected, gsize n)
   gst_buffer_unmap (buf, &map);
 }
 
-static GstHarness *
-harness_new (GstBus ** bus)
-{
-  GstHarness *h = gst_harness_new ("bitttt");
-  if (bus != NULL) {
-    *bus = gst_bus_new ();
-    gst_element_set_bus (h->element, *bus);
-  }
-  return h;
-}
-
-/* Messages left on the bus hold the element, which holds the bus: drop
- * them, or both leak (valgrind setup) */
-static void
-bus_free (GstBus * bus)
-{
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
-}
-
 static void
 set_tensor_caps (GstHarness * h, guint dim, guint ntok)
 {
-  gchar *caps = g_strdup_printf (TENSOR_CAPS_FMT, dim, ntok);
-  gst_harness_set_src_caps_str (h, caps);
-  g_free (caps);
+  set_caps_fmt (h, TENSOR_CAPS_FMT, dim, ntok);
 }
 
 static void
 set_audio_caps (GstHarness * h, gint rate, gint channels)
 {
-  gchar *caps = g_strdup_printf (AUDIO_CAPS_FMT, rate, channels);
-  gst_harness_set_src_caps_str (h, caps);
-  g_free (caps);
+  set_caps_fmt (h, AUDIO_CAPS_FMT, rate, channels);
 }
 
 /* text of the first message of the given type, or NULL */
@@ -223,8 +185,7 @@ GST_START_TEST (test_negotiate_audio_bad_width)
   fail_unless (text != NULL);
   fail_unless (strstr (text, "multiple of 4") != NULL, "%s", text);
   g_free (text);
-  gst_harness_teardown (h);
-  bus_free (bus);
+  harness_free (h, bus);
 }
 
 GST_END_TEST;
@@ -245,8 +206,7 @@ GST_START_TEST (test_negotiate_hidden_dim_mismatch)
   fail_unless (strstr (text, "48") != NULL && strstr (text, "32") != NULL,
       "message does not name both widths: %s", text);
   g_free (text);
-  gst_harness_teardown (h);
-  bus_free (bus);
+  harness_free (h, bus);
 }
 
 GST_END_TEST;
@@ -671,8 +631,7 @@ GST_START_TEST (test_messages)
     gst_message_unref (msg);
   }
   g_free (x);
-  gst_harness_teardown (h);
-  bus_free (bus);
+  harness_free (h, bus);
 }
 
 GST_END_TEST;
@@ -703,8 +662,7 @@ GST_START_TEST (test_bytes_segment)
           "stream-time", &st));
   fail_unless_equals_uint64 (st, GST_CLOCK_TIME_NONE);
   gst_message_unref (msg);
-  gst_harness_teardown (h);
-  bus_free (bus);
+  harness_free (h, bus);
 }
 
 GST_END_TEST;
@@ -722,8 +680,7 @@ GST_START_TEST (test_no_messages_when_off)
   gst_buffer_unref (gst_harness_pull (h));
   msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
   fail_unless (msg == NULL);
-  gst_harness_teardown (h);
-  bus_free (bus);
+  harness_free (h, bus);
 }
 
 GST_END_TEST;
@@ -793,8 +750,7 @@ check_bad_state_file (const gchar * contents, gsize len, guint dim,
   fail_unless (strstr (text, ttt_strerror (expected_err)) != NULL, "%s", text);
   fail_unless (strstr (text, path) != NULL, "%s", text);
   g_free (text);
-  gst_harness_teardown (h);
-  bus_free (bus);
+  harness_free (h, bus);
 
   fail_unless (g_file_get_contents (path, &after, &after_len, NULL));
   fail_unless_equals_uint64 (after_len, len);
@@ -883,8 +839,7 @@ GST_START_TEST (test_wrong_size)
   fail_unless (strstr (text, "100 bytes") != NULL
       && strstr (text, "64 bytes") != NULL, "%s", text);
   g_free (text);
-  gst_harness_teardown (h);
-  bus_free (bus);
+  harness_free (h, bus);
 
   /* audio: half a stereo frame */
   h = harness_new (&bus);
@@ -895,8 +850,7 @@ GST_START_TEST (test_wrong_size)
   text = pop_message_text (bus, GST_MESSAGE_ERROR);
   fail_unless (text != NULL && strstr (text, "12 bytes") != NULL, "%s", text);
   g_free (text);
-  gst_harness_teardown (h);
-  bus_free (bus);
+  harness_free (h, bus);
 }
 
 GST_END_TEST;
@@ -926,8 +880,7 @@ GST_START_TEST (test_renegotiate_other_width)
   g_free (x);
   g_free (y);
   g_free (exp);
-  gst_harness_teardown (h);
-  bus_free (bus);
+  harness_free (h, bus);
 }
 
 GST_END_TEST;

@@ -12,12 +12,8 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <bitttt/bitttt.h>
-#include "random.h"
+#include "common.h"
 
-#define TENSOR_CAPS_FMT "other/tensors,format=static,num_tensors=1," \
-  "types=float32,dimensions=(string)%u:%u,framerate=(fraction)0/1"
-#define AUDIO_CAPS_FMT "audio/x-raw,format=F32LE,layout=interleaved," \
-  "rate=%d,channels=%d"
 #define META_NAME "GstBitTTTSurpriseMeta"
 #define LR 0.3f
 
@@ -129,40 +125,6 @@ scorer_new (gfloat k, gfloat margin)
   cfg.range_margin = margin;
   fail_unless_equals_int (ttt_anomaly_create (&cfg, &a), TTT_OK);
   return a;
-}
-
-static GstBuffer *
-make_buffer (const gfloat * x, gsize n, GstClockTime pts, GstClockTime dur)
-{
-  GstBuffer *buf = n ? gst_buffer_new_memdup (x, n * sizeof (gfloat))
-      : gst_buffer_new ();
-  GST_BUFFER_PTS (buf) = pts;
-  GST_BUFFER_DURATION (buf) = dur;
-  return buf;
-}
-
-static GstHarness *
-harness_new (GstBus ** bus)
-{
-  GstHarness *h = gst_harness_new ("bitttt");
-  *bus = gst_bus_new ();
-  gst_element_set_bus (h->element, *bus);
-  return h;
-}
-
-static void
-harness_free (GstHarness * h, GstBus * bus)
-{
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
-}
-
-static void
-set_caps_fmt (GstHarness * h, const gchar * fmt, gint a, gint b)
-{
-  gchar *caps = g_strdup_printf (fmt, a, b);
-  gst_harness_set_src_caps_str (h, caps);
-  g_free (caps);
 }
 
 /* Appends the meta's field (float32 bytes) to arr; returns its tokens. */

@@ -17,10 +17,8 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/app/gstappsink.h>
 #include <bitttt/bitttt.h>
-#include "random.h"
+#include "common.h"
 
-#define TENSOR_CAPS_FMT "other/tensors,format=static,num_tensors=1," \
-  "types=float32,dimensions=(string)%u:%u,framerate=(fraction)0/1"
 #define WAIT (30 * GST_SECOND)
 
 static ttt_model *
