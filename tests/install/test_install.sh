@@ -9,7 +9,7 @@ trap 'rm -rf "$root"' EXIT
 meson install -C "$build" --destdir "$root" --no-rebuild --quiet
 case $libdir in /*) lib=$root$libdir ;; *) lib=$root$prefix/$libdir ;; esac
 
-for f in "$root$prefix/include/bitttt/bitttt.h" "$lib/pkgconfig/bitttt.pc"; do
+for f in "$root$prefix/include/bitttt/bitttt.h" "$root$prefix/include/bitttt/bitttt.hpp" "$lib/pkgconfig/bitttt.pc"; do
     [ -f "$f" ] || { echo "not installed: $f"; exit 1; }
 done
 soname=$(readelf -d "$lib/libbitttt.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')

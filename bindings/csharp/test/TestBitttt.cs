@@ -1,0 +1,150 @@
+// The C# binding against the engine, in TAP: the original's memory-effect
+// check, results equal across array, Span and pointer forms, and the
+// engine's codes in the exceptions for bad input.
+using System;
+using BitTTT;
+
+static class TestBitttt
+{
+    const int D = 64, N = 40;
+    static int n, failed;
+
+    static void Ok(bool cond, string what)
+    {
+        Console.WriteLine((cond ? "ok " : "not ok ") + (++n) + " - " + what);
+        if (!cond)
+            failed++;
+    }
+
+    // f must throw BitTTTException with this status and the engine's text
+    static void Throws(Status code, string text, Action f, string what)
+    {
+        try {
+            f();
+            Ok(false, what + ": threw nothing");
+        } catch (BitTTTException e) {
+            Ok(e.Status == code && e.Code == (int)code && e.Message.Contains(text), what + ": " + e.Code + ", \"" + e.Message + "\"");
+        }
+    }
+
+    static bool Same(float[] a, float[] b, int off = 0, int len = -1)
+    {
+        if (len < 0)
+            len = a.Length;
+        for (int i = 0; i < len; i++)
+            if (BitConverter.SingleToInt32Bits(a[off + i]) != BitConverter.SingleToInt32Bits(b[off + i]))
+                return false;
+        return true;
+    }
+
+    static float[] Fill(int count, ulong seed)
+    {
+        var x = new float[count];
+        for (int i = 0; i < count; i++) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            x[i] = (float)((seed >> 40) / 8388608.0 - 1.0);
+        }
+        return x;
+    }
+
+    static unsafe int Main()
+    {
+        float[] input = Fill(N * D, 0x9e3779b97f4a7c15UL), output = new float[N * D], s = new float[N];
+
+        using (var m = new Model(D)) {
+            Ok(m.HiddenDim == D && m.GetConfig().StateDim == D / 4 && m.InnerLr == 0.01f && m.Learning,
+               "new Model(64): D 64, d 16, eta 0.01, learning (" + m.KernelName + " kernels, libbitttt " + Model.Version + ")");
+
+            // the original's check: a fresh model passes its first token through bit for bit
+            m.Forward(input, output, s);
+            Ok(Same(input, output, 0, D) && Math.Abs(s[0] - 1.0f / (D / 4)) < 1e-6f,
+               "first output equals its input bit for bit, surprise " + s[0]);
+
+            // ... and a repeated token's output moves
+            var seq = new float[6 * D];
+            for (int t = 0; t < 6; t++)
+                Array.Copy(input, (t % 3) * D, seq, t * D, D);
+            var so = new float[seq.Length];
+            m.Reset();
+            m.Forward(seq, so);
+            double diff = 0;
+            for (int i = 0; i < D; i++)
+                diff += Math.Abs(so[3 * D + i] - seq[3 * D + i]);
+            Ok(Same(seq, so, 0, D) && diff > 1e-3, "memory effect: token 0 again differs by " + diff);
+
+            // the three forms give the same bits
+            var viaSpan = new float[N * D];
+            var sSpan = new float[N];
+            m.Reset();
+            m.Forward(new ReadOnlySpan<float>(input), viaSpan.AsSpan(), sSpan.AsSpan());
+            var viaPtr = new float[N * D];
+            m.Reset();
+            fixed (float* i = input)
+            fixed (float* o = viaPtr)
+                m.Forward(i, N, o);
+            var inPlace = (float[])input.Clone();
+            m.Reset();
+            m.Forward(inPlace, inPlace);
+            Ok(Same(output, viaSpan) && Same(s, sSpan) && Same(output, viaPtr) && Same(output, inPlace) && m.Stats.TokensSeen == N,
+               "array, Span, pointer and in-place forwards agree bit for bit");
+
+            // bad input raises with the engine's code and text; nothing changes
+            Throws(Status.InvalidArg, "invalid argument", () => new Model(6), "new Model(6), D not a multiple of 4");
+            Throws(Status.InvalidArg, "invalid argument", () => m.Forward(new float[D + 1], new float[D + 1]), "forward of a partial token");
+            Throws(Status.InvalidArg, "invalid argument", () => m.Forward(input, new float[D]), "forward with a short output");
+            Throws(Status.InvalidArg, "invalid argument", () => m.Forward(input, output, new float[1]), "forward with a short surprise");
+            Throws(Status.InvalidArg, "invalid argument", () => m.Forward(new float[0], new float[0]), "forward of 0 tokens");
+            Throws(Status.InvalidArg, "invalid argument", () => m.InnerLr = float.NaN, "InnerLr = NaN");
+            var bad = Config.Default(16);
+            bad.Objective = 99;
+            Throws(Status.InvalidArg, "invalid argument", () => new Model(bad), "new Model(cfg) with objective 99");
+            Ok(m.InnerLr == 0.01f && m.Stats.TokensSeen == N, "after the errors: eta and counters unchanged");
+
+            // state: save, learn on, load, replay
+            m.Reset();
+            m.Forward(new ReadOnlySpan<float>(input, 0, N / 2 * D), new float[N / 2 * D]);
+            byte[] state = m.SaveState();
+            var tail = new ReadOnlySpan<float>(input, N / 2 * D, N / 2 * D);
+            float[] t1 = new float[N / 2 * D], t2 = new float[N / 2 * D];
+            m.Forward(tail, t1);
+            m.LoadState(state);
+            m.Forward(tail, t2);
+            Ok(Same(t1, t2) && Same(t1, new ReadOnlySpan<float>(output, N / 2 * D, N / 2 * D).ToArray()),
+               "SaveState (" + state.Length + " bytes), LoadState, replay == first run");
+            var corrupt = (byte[])state.Clone();
+            corrupt[corrupt.Length / 2] ^= 1;
+            Throws(Status.Format, "corrupt", () => m.LoadState(corrupt), "LoadState of a corrupt state");
+            var other = Config.Default(D);
+            other.Seed = 7;
+            using (var m7 = new Model(other))
+                Throws(Status.Mismatch, "another shape", () => m7.LoadState(state), "LoadState into other projections");
+
+            string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "bitttt-cs-" + Guid.NewGuid().ToString("N"));
+            System.IO.Directory.CreateDirectory(dir);
+            try {
+                string path = System.IO.Path.Combine(dir, "m\u00e9.state");
+                m.SaveFile(path);
+                m.Forward(tail, t1);
+                m.LoadFile(path);
+                m.Forward(tail, t2);
+                Ok(Same(t1, t2) && System.IO.File.Exists(path), "SaveFile, LoadFile (UTF-8 path), replay == first run");
+                Throws(Status.IO, "input/output", () => m.LoadFile(System.IO.Path.Combine(dir, "missing")), "LoadFile of a missing file");
+            } finally {
+                System.IO.Directory.Delete(dir, true);
+            }
+
+            m.Dispose();
+            try {
+                m.Forward(input, output);
+                Ok(false, "forward after Dispose: threw nothing");
+            } catch (ObjectDisposedException) {
+                Ok(true, "forward after Dispose throws ObjectDisposedException");
+            }
+        }
+
+        Console.WriteLine("1.." + n);
+        return failed == 0 ? 0 : 1;
+    }
+}
