@@ -21,8 +21,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(_WIN32)
+#define WIN32_LEAN_AND_MEAN
+#include <io.h>
+#include <windows.h>
+#endif
 
 #include "internal.h"
+
+#ifndef O_BINARY
+#define O_BINARY 0 /* Windows reads and writes text mode without it */
+#endif
 
 #define STATE_MAGIC "BTTTSTAT"
 #define STATE_VERSION 1u    /* the original objective */
@@ -226,6 +235,47 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
+#if defined(_WIN32)
+/* rename() refuses an existing target on Windows; MoveFileEx replaces it in
+ * one step, and write-through returns once the move itself is on disk (what
+ * the fsync of the directory gives on POSIX). A reader holding the old file
+ * open makes it fail, leaving the old file as it was. */
+static int replace_file(const char *tmp, const char *path)
+{
+    if (MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+        return 0;
+    const DWORD e = GetLastError();
+    errno = e == ERROR_ACCESS_DENIED || e == ERROR_SHARING_VIOLATION ? EACCES
+          : e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? ENOENT : EIO;
+    return -1;
+}
+
+static int sync_file(int fd)
+{
+    return _commit(fd);
+}
+
+static void sync_dir(const char *path)
+{
+    (void)path;
+}
+
+/* the new file gets the folder's inherited ACL, like any file we make */
+static void set_default_mode(int fd)
+{
+    (void)fd;
+}
+#else
+static int replace_file(const char *tmp, const char *path)
+{
+    return rename(tmp, path);
+}
+
+static int sync_file(int fd)
+{
+    return fsync(fd);
+}
+
 /* fsync the directory holding path, so the rename itself is durable. */
 static void sync_dir(const char *path)
 {
@@ -240,6 +290,15 @@ static void sync_dir(const char *path)
     }
     free(dir);
 }
+
+/* mkstemp makes 0600; a state file is as readable as any file we make */
+static void set_default_mode(int fd)
+{
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+}
+#endif
 
 int ttt_state_save_file(ttt_model *m, const char *path)
 {
@@ -260,13 +319,10 @@ int ttt_state_save_file(ttt_model *m, const char *path)
         err = TTT_ERR_IO;
         goto out;
     }
-    /* mkstemp makes 0600; a state file is as readable as any file we make */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-    const int bad = write_all(fd, buf, n) || fsync(fd);
+    set_default_mode(fd);
+    const int bad = write_all(fd, buf, n) || sync_file(fd);
     const int bad_close = close(fd);
-    if (bad || bad_close || rename(tmp, path) != 0) {
+    if (bad || bad_close || replace_file(tmp, path) != 0) {
         const int saved = errno;
         unlink(tmp);
         errno = saved;
@@ -285,7 +341,7 @@ int ttt_state_load_file(ttt_model *m, const char *path)
 {
     if (!m || !path)
         return TTT_ERR_INVALID_ARG;
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_BINARY);
     if (fd < 0)
         return TTT_ERR_IO;
     struct stat st;
