@@ -15,8 +15,10 @@ WINEPREFIX=$(mktemp -d "${TMPDIR:-/tmp}/bitttt-wine.XXXXXX")
 export WINEPREFIX WINEDEBUG=-all WINEDLLOVERRIDES='mscoree,mshtml=' WINEARCH=win64
 unset DISPLAY WAYLAND_DISPLAY
 trap 'wineserver -k 2>/dev/null || true; rm -rf "$WINEPREFIX"' EXIT
-# one wineserver for every test, instead of one started and stopped per test
-wineserver -p
+# One wineserver for every test, instead of one started and stopped per
+# test. Wine's background processes keep whatever stdout they inherit open:
+# not this script's, or a pipe reading it would never see its end.
+wineserver -p </dev/null >/dev/null 2>&1
 # (on Debian 12 without wine32 it notes a missing syswow64\rundll32.exe: harmless)
 wine wineboot --init >/dev/null 2>&1
 
