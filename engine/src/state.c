@@ -29,10 +29,6 @@
 
 #include "internal.h"
 
-#ifndef O_BINARY
-#define O_BINARY 0 /* Windows reads and writes text mode without it */
-#endif
-
 #define STATE_MAGIC "BTTTSTAT"
 #define STATE_VERSION 1u    /* the original objective */
 #define STATE_VERSION_OBJ 2u /* any other: identity flags, maybe a previous key */
@@ -236,44 +232,82 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 }
 
 #if defined(_WIN32)
-/* rename() refuses an existing target on Windows; MoveFileEx replaces it in
- * one step, and write-through returns once the move itself is on disk (what
- * the fsync of the directory gives on POSIX). A reader holding the old file
- * open makes it fail, leaving the old file as it was. */
-static int replace_file(const char *tmp, const char *path)
+/* Paths are UTF-8 on every platform (the bindings pass UTF-8); Windows
+ * takes any name as UTF-16 only, the char functions being limited to the
+ * ANSI code page. NULL on invalid UTF-8 (errno EILSEQ) or no memory (errno
+ * ENOMEM). extra: room for a suffix, in characters. */
+static wchar_t *utf8_to_wide(const char *s, size_t extra)
 {
-    if (MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
-        return 0;
-    const DWORD e = GetLastError();
-    errno = e == ERROR_ACCESS_DENIED || e == ERROR_SHARING_VIOLATION ? EACCES
-          : e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? ENOENT : EIO;
-    return -1;
+    const int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+    if (n <= 0) {
+        errno = EILSEQ;
+        return NULL;
+    }
+    wchar_t *w = malloc(((size_t)n + extra) * sizeof *w);
+    if (!w)
+        errno = ENOMEM;
+    else
+        MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n);
+    return w;
 }
 
-static int sync_file(int fd)
+static int open_read(const char *path)
 {
-    return _commit(fd);
+    wchar_t *w = utf8_to_wide(path, 0);
+    const int fd = w ? _wopen(w, O_RDONLY | O_BINARY) : -1;
+    free(w);
+    return fd;
 }
 
-static void sync_dir(const char *path)
+/* Write buf to path.tmp.<hex pid and counter> beside path, flush it, then
+ * move it over path: rename() refuses an existing target on Windows;
+ * MoveFileEx replaces it in one step, and write-through returns once the
+ * move itself is on disk (what the fsync of the directory gives on POSIX).
+ * A handle on path without FILE_SHARE_DELETE makes the move fail; path is
+ * then untouched. */
+static int write_replace(const char *path, const unsigned char *buf, size_t n)
 {
-    (void)path;
-}
-
-/* the new file gets the folder's inherited ACL, like any file we make */
-static void set_default_mode(int fd)
-{
-    (void)fd;
+    static volatile LONG counter;
+    wchar_t *wpath = utf8_to_wide(path, 0), *tmp = wpath ? utf8_to_wide(path, 32) : NULL;
+    if (!tmp) {
+        const int err = errno == ENOMEM ? TTT_ERR_NOMEM : TTT_ERR_IO;
+        free(wpath);
+        return err;
+    }
+    const size_t len = wcslen(tmp);
+    int fd = -1;
+    /* exclusive create: another thread or process saving the same path
+     * moves on to another name */
+    for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+        const unsigned long long id = ((unsigned long long)GetCurrentProcessId() << 32) |
+                                      (unsigned long)InterlockedIncrement(&counter);
+        wchar_t *q = tmp + len;
+        memcpy(q, L".tmp.", 5 * sizeof *q);
+        q += 5;
+        for (int shift = 60; shift >= 0; shift -= 4)
+            *q++ = L"0123456789abcdef"[(id >> shift) & 15];
+        *q = 0;
+        fd = _wopen(tmp, O_WRONLY | O_CREAT | O_EXCL | O_BINARY, _S_IREAD | _S_IWRITE);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    int err = TTT_ERR_IO;
+    if (fd >= 0) {
+        const int bad = write_all(fd, buf, n) || _commit(fd);
+        const int bad_close = close(fd);
+        if (!bad && !bad_close && MoveFileExW(tmp, wpath, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+            err = TTT_OK;
+        else
+            _wunlink(tmp);
+    }
+    free(wpath);
+    free(tmp);
+    return err;
 }
 #else
-static int replace_file(const char *tmp, const char *path)
+static int open_read(const char *path)
 {
-    return rename(tmp, path);
-}
-
-static int sync_file(int fd)
-{
-    return fsync(fd);
+    return open(path, O_RDONLY);
 }
 
 /* fsync the directory holding path, so the rename itself is durable. */
@@ -291,12 +325,34 @@ static void sync_dir(const char *path)
     free(dir);
 }
 
-/* mkstemp makes 0600; a state file is as readable as any file we make */
-static void set_default_mode(int fd)
+/* Write buf to a temporary file beside path, fsync it, rename it over path. */
+static int write_replace(const char *path, const unsigned char *buf, size_t n)
 {
-    mode_t mask = umask(0);
+    char *tmp = malloc(strlen(path) + 16);
+    if (!tmp)
+        return TTT_ERR_NOMEM;
+    sprintf(tmp, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        free(tmp);
+        return TTT_ERR_IO;
+    }
+    /* mkstemp makes 0600; a state file is as readable as any file we make */
+    const mode_t mask = umask(0);
     umask(mask);
     fchmod(fd, 0666 & ~mask);
+    const int bad = write_all(fd, buf, n) || fsync(fd);
+    const int bad_close = close(fd);
+    if (bad || bad_close || rename(tmp, path) != 0) {
+        const int saved = errno;
+        unlink(tmp);
+        errno = saved;
+        free(tmp);
+        return TTT_ERR_IO;
+    }
+    free(tmp);
+    sync_dir(path);
+    return TTT_OK;
 }
 #endif
 
@@ -306,34 +362,10 @@ int ttt_state_save_file(ttt_model *m, const char *path)
         return TTT_ERR_INVALID_ARG;
     const size_t n = ttt_state_size(m);
     unsigned char *buf = malloc(n);
-    char *tmp = malloc(strlen(path) + 16);
-    int err = TTT_ERR_NOMEM;
-    if (!buf || !tmp)
-        goto out;
-    err = ttt_state_save(m, buf, n, NULL);
-    if (err)
-        goto out;
-    sprintf(tmp, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        err = TTT_ERR_IO;
-        goto out;
-    }
-    set_default_mode(fd);
-    const int bad = write_all(fd, buf, n) || sync_file(fd);
-    const int bad_close = close(fd);
-    if (bad || bad_close || replace_file(tmp, path) != 0) {
-        const int saved = errno;
-        unlink(tmp);
-        errno = saved;
-        err = TTT_ERR_IO;
-        goto out;
-    }
-    sync_dir(path);
-    err = TTT_OK;
-out:
+    int err = buf ? ttt_state_save(m, buf, n, NULL) : TTT_ERR_NOMEM;
+    if (!err)
+        err = write_replace(path, buf, n);
     free(buf);
-    free(tmp);
     return err;
 }
 
@@ -341,7 +373,7 @@ int ttt_state_load_file(ttt_model *m, const char *path)
 {
     if (!m || !path)
         return TTT_ERR_INVALID_ARG;
-    int fd = open(path, O_RDONLY | O_BINARY);
+    int fd = open_read(path);
     if (fd < 0)
         return TTT_ERR_IO;
     struct stat st;

@@ -8,7 +8,8 @@
  * - the extended API through the import library, with its error codes;
  * - atomic saves on Windows: over an existing file, and a save that fails
  *   (another process holds the file open without FILE_SHARE_DELETE, which
- *   makes replacing it impossible) leaves the old file as it was.
+ *   makes replacing it impossible) leaves the old file as it was; UTF-8
+ *   path names.
  * Expectations come from SPEC.md: a fresh model's W is 0, so its first
  * output is its input bit for bit.
  */
@@ -133,8 +134,13 @@ static void atomic_save(const float *in)
 {
     char dir[MAX_PATH], path[MAX_PATH + 32];
     const DWORD len = GetTempPathA(MAX_PATH - 32, dir);
-    snprintf(dir + len, sizeof dir - len, "bitttt-%lu", (unsigned long)GetCurrentProcessId());
-    tap_ok(len > 0 && CreateDirectoryA(dir, NULL), "temp dir %s", dir);
+    int made = 0;
+    /* wine reuses small process ids: a failed run's folder may be there */
+    for (int i = 0; len > 0 && !made && i < 100; i++) {
+        snprintf(dir + len, sizeof dir - len, "bitttt-%lu-%d", (unsigned long)GetCurrentProcessId(), i);
+        made = CreateDirectoryA(dir, NULL);
+    }
+    tap_ok(made, "temp dir %s", dir);
     snprintf(path, sizeof path, "%s\\model.state", dir);
 
     /* the seed is stored verbatim in the header: these bytes are what text
@@ -193,6 +199,23 @@ static void atomic_save(const float *in)
     snprintf(bad, sizeof bad, "%s\\nope", dir);
     tap_ok(ttt_state_load_file(m, bad) == TTT_ERR_IO, "missing file: TTT_ERR_IO");
     tap_ok(ttt_state_save_file(m, "") == TTT_ERR_INVALID_ARG, "empty path: TTT_ERR_INVALID_ARG");
+
+    /* paths are UTF-8, as the bindings pass them: a name no single ANSI
+     * code page holds (e grave and CJK), looked for under its UTF-16 name */
+    char upath[MAX_PATH + 64];
+    snprintf(upath, sizeof upath, "%s\\mod\xc3\xa8le-\xe7\x8a\xb6\xe6\x85\x8b.state", dir);
+    wchar_t wpath[MAX_PATH + 64];
+    const int wlen = MultiByteToWideChar(CP_UTF8, 0, dir, -1, wpath, MAX_PATH);
+    if (wlen > 0)
+        wcscpy(wpath + wlen - 1, L"\\mod\u00e8le-\u72b6\u614b.state");
+    tap_ok(ttt_state_save_file(m, upath) == TTT_OK, "save to a UTF-8 name");
+    tap_ok(wlen > 0 && GetFileAttributesW(wpath) != INVALID_FILE_ATTRIBUTES, "the file has that Unicode name");
+    tap_ok(ttt_state_load_file(back, upath) == TTT_OK, "load from the UTF-8 name");
+    DeleteFileW(wpath);
+    snprintf(bad, sizeof bad, "%s\\bad\xff.state", dir);
+    tap_ok(ttt_state_save_file(m, bad) == TTT_ERR_IO && ttt_state_load_file(m, bad) == TTT_ERR_IO,
+           "a path that is not UTF-8: TTT_ERR_IO");
+    tap_ok(leftovers(dir) == 0, "no temporary file left behind");
 
     DeleteFileA(path);
     RemoveDirectoryA(dir);
