@@ -106,7 +106,7 @@ gst_bitttt_audio_analyse (GstBitTTTAudio * a, const gfloat * b, gsize frames,
 {
   const gsize ch = (gsize) a->channels, fpt = a->fpt;
   const gsize dim = a->dim, keep = fpt - 1;
-  gsize pos = 0, k = 0;
+  gsize pos = 0, k = 0, first = 0;
   int err;
 
   while (frames - pos >= a->hop_need) {
@@ -120,10 +120,12 @@ gst_bitttt_audio_analyse (GstBitTTTAudio * a, const gfloat * b, gsize frames,
     } else {
       memcpy (w, b + (end - fpt) * ch, dim * sizeof (gfloat));
     }
+    if (k == 0)
+      first = end - 1;
     pos = end;
     a->hop_need = a->hop;
     if (++k == a->win_cap || frames - pos < a->hop_need) {
-      err = run (user_data, a->win, k);
+      err = run (user_data, a->win, k, first, a->hop);
       if (err != TTT_OK)
         return err;
       k = 0;
@@ -157,7 +159,7 @@ static int
 gst_bitttt_audio_delay (GstBitTTTAudio * a, gfloat * b, gsize len,
     GstBitTTTAudioRunFunc run, gpointer user_data)
 {
-  const gsize dim = a->dim, k = a->hold_len;
+  const gsize dim = a->dim, k = a->hold_len, ch = (gsize) a->channels;
   gfloat *h = a->hold;
   gsize u = a->unproc;
   int err;
@@ -168,7 +170,7 @@ gst_bitttt_audio_delay (GstBitTTTAudio * a, gfloat * b, gsize len,
     if (u > 0) {
       memcpy (a->token, h + k - u, u * sizeof (gfloat));
       memcpy (a->token + u, b, (dim - u) * sizeof (gfloat));
-      err = run (user_data, a->token, 1);
+      err = run (user_data, a->token, 1, (dim - u) / ch - 1, a->fpt);
       if (err != TTT_OK)
         return err;
       memcpy (h + k - u, a->token, u * sizeof (gfloat));
@@ -177,7 +179,7 @@ gst_bitttt_audio_delay (GstBitTTTAudio * a, gfloat * b, gsize len,
     }
     m = (len - o) / dim;
     if (m > 0) {
-      err = run (user_data, b + o, m);
+      err = run (user_data, b + o, m, o / ch + a->fpt - 1, a->fpt);
       if (err != TTT_OK)
         return err;
     }

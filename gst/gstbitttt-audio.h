@@ -14,10 +14,11 @@
 
 G_BEGIN_DECLS
 
-/* Runs n tokens (n x dim floats) through the layer in place; returns a
- * TTT_ error code of <bitttt/bitttt.h>. */
+/* Runs n tokens (n x dim floats) through the layer in place; token i's
+ * last frame is frame last + i * step of the buffer being processed.
+ * Returns a TTT_ error code of <bitttt/bitttt.h>. */
 typedef int (*GstBitTTTAudioRunFunc) (gpointer user_data, gfloat * tokens,
-    gsize n);
+    gsize n, guint64 last, guint64 step);
 
 typedef struct
 {

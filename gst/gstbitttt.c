@@ -479,6 +479,7 @@ gst_bitttt_init (GstBitTTT * self)
   self->anomaly_k = DEFAULT_ANOMALY_K;
   self->anomaly_range_margin = DEFAULT_ANOMALY_RANGE_MARGIN;
   self->hop_prop = DEFAULT_HOP;
+  gst_bitttt_stats_init (&self->stats, GST_ELEMENT (self));
 
   /* the engine writes its output over its input: never pass through */
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
@@ -871,6 +872,7 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
   /* the token copies follow the scorer, not the property: that one is
    * read under the lock and may change before the next caps */
   self->range_rule = anomaly && acfg.range_margin > 0.0f;
+  self->stats.anomaly = anomaly;
   self->applied_lr = cfg.inner_lr;
   self->applied_learning = cfg.learning;
   self->dirty = FALSE;
@@ -1067,7 +1069,6 @@ gst_bitttt_sink_event (GstBaseTransform * trans, GstEvent * event)
 {
   GstBitTTT *self = GST_BITTTT (trans);
   GstBitTTTResetOn reset_on;
-  gboolean post;
 
   GST_OBJECT_LOCK (self);
   reset_on = self->reset_on;
@@ -1087,13 +1088,8 @@ gst_bitttt_sink_event (GstBaseTransform * trans, GstEvent * event)
       break;
     case GST_EVENT_EOS:
       gst_bitttt_drain (self);
-      GST_OBJECT_LOCK (self);
-      post = self->post_messages;
-      GST_OBJECT_UNLOCK (self);
       /* the tail of the stream gets its statistics too */
-      if (post && gst_bitttt_stats_pending (&self->stats))
-        gst_bitttt_stats_post (&self->stats, GST_ELEMENT (self),
-            &trans->segment);
+      gst_bitttt_stats_flush (&self->stats);
       if (self->model != NULL)
         gst_bitttt_save_state (self);
       break;
@@ -1155,7 +1151,8 @@ gst_bitttt_before_transform (GstBaseTransform * trans, GstBuffer * buf)
  * the scratch arrays a chunk at a time. The range rule reads the tokens'
  * input values, so with it a chunk is first copied aside. */
 static int
-gst_bitttt_run (gpointer user_data, gfloat * data, gsize n)
+gst_bitttt_run (gpointer user_data, gfloat * data, gsize n, guint64 last,
+    guint64 step)
 {
   GstBitTTT *self = user_data;
 
@@ -1164,7 +1161,7 @@ gst_bitttt_run (gpointer user_data, gfloat * data, gsize n)
     gfloat *s = self->surp ? self->surp : self->scratch;
     gfloat *a = self->score ? self->score : self->score_scratch;
     const gfloat *x = NULL;
-    GstClockTime t0;
+    GstClockTime t0, ns;
     int err;
 
     if (self->xcopy_tokens > 0) {
@@ -1177,11 +1174,12 @@ gst_bitttt_run (gpointer user_data, gfloat * data, gsize n)
     if (err == TTT_OK && self->anomaly != NULL)
       err = ttt_anomaly_update (self->anomaly, s, x, x ? self->dim : 0,
           chunk, a, NULL);
-    self->stats.engine_ns += gst_util_get_timestamp () - t0;
+    ns = gst_util_get_timestamp () - t0;
     if (err != TTT_OK)
       return err;
     gst_bitttt_stats_account (&self->stats, s, self->anomaly ? a : NULL,
-        chunk);
+        chunk, last, step, ns);
+    last += chunk * step;
     data += chunk * self->dim;
     n -= chunk;
     if (self->surp)
@@ -1306,8 +1304,16 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     if (ttt_get_stats (self->model, &st) == TTT_OK)
       offset = st.tokens_seen;
   }
-  gst_bitttt_stats_begin_buffer (&self->stats);
   duration = gst_bitttt_duration (self, buf, frames);
+  /* audio: units are frames, at the rate (sample-accurate); tensors: the
+   * tokens share the buffer's duration */
+  if (self->is_audio)
+    gst_bitttt_stats_begin_buffer (&self->stats, post, &trans->segment,
+        interval, GST_BUFFER_PTS (buf), frames, GST_SECOND, self->audio.rate);
+  else
+    gst_bitttt_stats_begin_buffer (&self->stats, post, &trans->segment,
+        interval, GST_BUFFER_PTS (buf), n,
+        GST_CLOCK_TIME_IS_VALID (duration) ? duration : 0, n);
 
   self->surp = surp;
   self->score = score;
@@ -1316,7 +1322,7 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
         GST_BUFFER_PTS_IS_VALID (buf) ? GST_BUFFER_PTS (buf) + duration
         : GST_CLOCK_TIME_NONE, gst_bitttt_run, self);
   } else if (n > 0) {
-    err = gst_bitttt_run (self, (gfloat *) map.data, n);
+    err = gst_bitttt_run (self, (gfloat *) map.data, n, 0, 1);
   }
   self->surp = self->score = NULL;
   gst_buffer_unmap (buf, &map);
@@ -1340,11 +1346,7 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     gst_bitttt_surprise_meta_add (buf, offset, self->stats.buf_skipped, surp,
         score, self->stats.buf_tokens);
 
-  if (!post)
-    gst_bitttt_stats_clear (&self->stats);
-  else if (gst_bitttt_stats_end_buffer (&self->stats, &trans->segment,
-          GST_BUFFER_PTS (buf), duration, interval))
-    gst_bitttt_stats_post (&self->stats, GST_ELEMENT (self), &trans->segment);
+  gst_bitttt_stats_end_buffer (&self->stats);
   return GST_FLOW_OK;
 }
 
