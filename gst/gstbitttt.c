@@ -1190,15 +1190,13 @@ gst_bitttt_run (gpointer user_data, gfloat * data, gsize n, guint64 last,
   return TTT_OK;
 }
 
-/* The buffer's duration, else what its frames or the framerate imply
+/* A tensor buffer's duration, else what the framerate implies
  * (GST_CLOCK_TIME_NONE if nothing does). */
 static GstClockTime
-gst_bitttt_duration (GstBitTTT * self, GstBuffer * buf, gsize frames)
+gst_bitttt_tensor_duration (GstBitTTT * self, GstBuffer * buf)
 {
   if (GST_BUFFER_DURATION_IS_VALID (buf))
     return GST_BUFFER_DURATION (buf);
-  if (self->is_audio)
-    return gst_util_uint64_scale_int (frames, GST_SECOND, self->audio.rate);
   if (self->fps_n > 0)
     return gst_util_uint64_scale_int (GST_SECOND, self->fps_d, self->fps_n);
   return GST_CLOCK_TIME_NONE;
@@ -1243,6 +1241,13 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
       (reset_on & GST_BITTTT_RESET_ON_DISCONT))
     gst_bitttt_reset_model (self, "discont");
   self->discont_armed = TRUE;
+  /* a gap: the audio before it leaves with its own timestamps and the
+   * line starts again at this buffer (as audiofxbasefirfilter does) */
+  if (GST_BUFFER_IS_DISCONT (buf) && self->is_audio && !self->audio.analyser) {
+    GstFlowReturn ret = gst_bitttt_drain (self);
+    if (ret != GST_FLOW_OK)
+      return ret;
+  }
   if (lr != self->applied_lr) {
     err = ttt_set_inner_lr (self->model, lr);
     self->applied_lr = lr;
@@ -1304,23 +1309,23 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     if (ttt_get_stats (self->model, &st) == TTT_OK)
       offset = st.tokens_seen;
   }
-  duration = gst_bitttt_duration (self, buf, frames);
   /* audio: units are frames, at the rate (sample-accurate); tensors: the
    * tokens share the buffer's duration */
-  if (self->is_audio)
+  if (self->is_audio) {
     gst_bitttt_stats_begin_buffer (&self->stats, post, &trans->segment,
         interval, GST_BUFFER_PTS (buf), frames, GST_SECOND, self->audio.rate);
-  else
+  } else {
+    duration = gst_bitttt_tensor_duration (self, buf);
     gst_bitttt_stats_begin_buffer (&self->stats, post, &trans->segment,
         interval, GST_BUFFER_PTS (buf), n,
         GST_CLOCK_TIME_IS_VALID (duration) ? duration : 0, n);
+  }
 
   self->surp = surp;
   self->score = score;
   if (self->is_audio) {
     err = gst_bitttt_audio_process (&self->audio, (gfloat *) map.data, frames,
-        GST_BUFFER_PTS_IS_VALID (buf) ? GST_BUFFER_PTS (buf) + duration
-        : GST_CLOCK_TIME_NONE, gst_bitttt_run, self);
+        GST_BUFFER_PTS (buf), GST_BUFFER_OFFSET (buf), gst_bitttt_run, self);
   } else if (n > 0) {
     err = gst_bitttt_run (self, (gfloat *) map.data, n, 0, 1);
   }
@@ -1347,6 +1352,12 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
         score, self->stats.buf_tokens);
 
   gst_bitttt_stats_end_buffer (&self->stats);
+
+  /* the delay line's output: its leading silence dropped, stamped by its
+   * content (a buffer made only of silence goes nowhere; it completed no
+   * token, so no meta is lost) */
+  if (self->is_audio && !gst_bitttt_audio_output (&self->audio, buf))
+    return GST_BASE_TRANSFORM_FLOW_DROPPED;
   return GST_FLOW_OK;
 }
 
