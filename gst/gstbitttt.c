@@ -45,8 +45,19 @@
  * gst-launch-1.0 -m filesrc location=series.f32 ! audio/x-raw,format=F32LE,layout=interleaved,channels=1,rate=100 ! bitttt frames-per-token=32 hop=1 anomaly=true objective=multiview ! fakesink
  * ]|
  */
+#include <errno.h>
+#include <math.h>
 #include <string.h>
 
+#include <glib/gstdio.h>
+#ifdef G_OS_WIN32
+#include <io.h>
+#ifndef W_OK
+#define W_OK 2
+#endif
+#else
+#include <unistd.h>
+#endif
 #include <gst/audio/audio.h>
 #include <bitttt/bitttt.h>
 
@@ -87,6 +98,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_bitttt_debug);
 #define DEFAULT_ANOMALY_K TTT_ANOMALY_DEFAULT_K
 #define DEFAULT_ANOMALY_RANGE_MARGIN 0.0f
 #define DEFAULT_HOP 0
+#define DEFAULT_MIX 1.0
 
 enum
 {
@@ -113,6 +125,7 @@ enum
   PROP_ANOMALY_K,
   PROP_ANOMALY_RANGE_MARGIN,
   PROP_HOP,
+  PROP_MIX,
 };
 
 enum
@@ -152,6 +165,7 @@ struct _GstBitTTT
   gfloat anomaly_k;
   gfloat anomaly_range_margin;
   guint hop_prop;
+  gdouble mix;
 
   /* streaming side: touched only with the stream lock held, or in
    * start/stop when no data flows */
@@ -169,8 +183,11 @@ struct _GstBitTTT
   gfloat *score_scratch;        /* anomaly scores, scratch_len tokens */
   gsize scratch_len;
   gboolean range_rule;          /* the scorer reads the tokens' values */
-  gfloat *xcopy;                /* token values for the range rule */
-  gsize xcopy_tokens;           /* 0: range rule off */
+  gboolean mixing;              /* the delay line: output level and mix */
+  gdouble applied_mix;          /* this buffer's mix */
+  GstCaps *refused_caps;        /* caps set_caps failed on (said once) */
+  gfloat *xcopy;                /* token input values (range rule, mix) */
+  gsize xcopy_tokens;           /* 0: no copies */
   gfloat *surp, *score;         /* this buffer's meta arrays at the next
                                  * token; NULL without the meta */
 
@@ -410,6 +427,15 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
           "through unchanged and every hop frames a window of "
           "frames-per-token frames is scored",
           0, G_MAXINT, DEFAULT_HOP, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_MIX,
+      g_param_spec_double ("mix", "Mix",
+          "Audio only, not the analyser: dry/wet balance of the output. The "
+          "layer's output token is scaled to the energy of its input token, "
+          "capped at its peak (so the level never rises and nothing clips "
+          "that did not), then out = (1 - mix) x input + mix x that; 0 = "
+          "the input unchanged",
+          0.0, 1.0, DEFAULT_MIX,
+          rw | GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_TOKENS_PROCESSED,
       g_param_spec_uint64 ("tokens-processed", "Tokens processed",
           "Tokens run through the layer since the element started",
@@ -479,6 +505,7 @@ gst_bitttt_init (GstBitTTT * self)
   self->anomaly_k = DEFAULT_ANOMALY_K;
   self->anomaly_range_margin = DEFAULT_ANOMALY_RANGE_MARGIN;
   self->hop_prop = DEFAULT_HOP;
+  self->mix = DEFAULT_MIX;
   gst_bitttt_stats_init (&self->stats, GST_ELEMENT (self));
 
   /* the engine writes its output over its input: never pass through */
@@ -494,6 +521,7 @@ gst_bitttt_free_arrays (GstBitTTT * self)
   g_clear_pointer (&self->xcopy, g_free);
   self->scratch_len = 0;
   self->xcopy_tokens = 0;
+  self->mixing = FALSE;
   gst_bitttt_audio_free (&self->audio);
 }
 
@@ -505,6 +533,7 @@ gst_bitttt_finalize (GObject * object)
   ttt_destroy (self->model);
   ttt_anomaly_destroy (self->anomaly);
   gst_bitttt_free_arrays (self);
+  gst_caps_replace (&self->refused_caps, NULL);
   g_free (self->state_location);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -574,6 +603,9 @@ gst_bitttt_set_property (GObject * object, guint prop_id,
       break;
     case PROP_HOP:
       self->hop_prop = g_value_get_uint (value);
+      break;
+    case PROP_MIX:
+      self->mix = g_value_get_double (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -647,6 +679,9 @@ gst_bitttt_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_HOP:
       g_value_set_uint (value, self->hop_prop);
       break;
+    case PROP_MIX:
+      g_value_set_double (value, self->mix);
+      break;
     case PROP_TOKENS_PROCESSED:
       g_value_set_uint64 (value, self->tokens_processed);
       break;
@@ -715,6 +750,35 @@ gst_bitttt_save_state (GstBitTTT * self)
   return err == TTT_OK;
 }
 
+/* Whether the state can be saved to path: its directory exists and is
+ * writable, and path is not itself a directory (the save writes a
+ * temporary file there and renames it). Otherwise posts an error naming
+ * the problem: a run must not learn for hours and then fail to save. */
+static gboolean
+gst_bitttt_check_state_location (GstBitTTT * self, const gchar * path)
+{
+  gchar *dir = g_path_get_dirname (path);
+  const gchar *problem = NULL;
+  gchar *detail = NULL;
+
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    problem = "it is a directory";
+  else if (!g_file_test (dir, G_FILE_TEST_EXISTS))
+    detail = g_strdup_printf ("directory \"%s\" does not exist", dir);
+  else if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    detail = g_strdup_printf ("\"%s\" is not a directory", dir);
+  else if (g_access (dir, W_OK) != 0)
+    detail = g_strdup_printf ("directory \"%s\" is not writable: %s", dir,
+        g_strerror (errno));
+  if (problem != NULL || detail != NULL)
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+        ("Cannot save the Bit-TTT state to \"%s\": %s", path,
+            problem ? problem : detail), (NULL));
+  g_free (detail);
+  g_free (dir);
+  return problem == NULL && detail == NULL;
+}
+
 /* Pushes the audio still held in the delay line (see
  * gst_bitttt_audio_drain). */
 static GstFlowReturn
@@ -757,14 +821,15 @@ parse_dimensions (const gchar * str, gsize * dim, gsize * tokens)
 }
 
 /* The engine's side arrays, sized for these caps: nothing is allocated
- * per buffer unless the meta is on. Returns how many tokens one engine
- * call may copy aside (range rule, analyser windows). */
+ * per buffer unless the meta is on. copy: the tokens' input values are
+ * needed after the engine ran (the audio mix). Returns how many tokens
+ * one engine call may copy aside (range rule, mix, analyser windows). */
 static gsize
-gst_bitttt_alloc_arrays (GstBitTTT * self, gsize scratch_len)
+gst_bitttt_alloc_arrays (GstBitTTT * self, gsize scratch_len, gboolean copy)
 {
   const gsize per_call = MIN (MAX (COPY_SCRATCH_FLOATS / self->dim, 1),
       scratch_len);
-  const gsize xcopy_tokens = self->range_rule ? per_call : 0;
+  const gsize xcopy_tokens = self->range_rule || copy ? per_call : 0;
 
   if (scratch_len != self->scratch_len) {
     g_free (self->scratch);
@@ -833,6 +898,11 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
   path = load ? g_strdup (self->state_location) : NULL;
   GST_OBJECT_UNLOCK (self);
 
+  /* again: state-location may have been set after start */
+  if (path != NULL && !gst_bitttt_check_state_location (self, path)) {
+    g_free (path);
+    return FALSE;
+  }
   err = ttt_create_ex (&cfg, &self->model);
   if (err == TTT_ERR_INVALID_ARG) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
@@ -902,10 +972,9 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
 }
 
 static gboolean
-gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
-    GstCaps * outcaps)
+gst_bitttt_configure (GstBitTTT * self, GstCaps * incaps)
 {
-  GstBitTTT *self = GST_BITTTT (trans);
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
   GstStructure *s = gst_caps_get_structure (incaps, 0);
   gboolean is_audio = gst_structure_has_name (s, "audio/x-raw");
   guint want_dim, fpt, hop;
@@ -915,7 +984,6 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   gint rate = 0, channels = 0, fps_n = 0, fps_d = 1;
   GstClockTime latency = 0, old_latency;
 
-  (void) outcaps;               /* identical to incaps: same caps on both pads */
   GST_OBJECT_LOCK (self);
   want_dim = self->hidden_dim;
   fpt = self->frames_per_token;
@@ -1007,7 +1075,8 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   self->is_audio = is_audio;
   self->fps_n = fps_n;
   self->fps_d = fps_d;
-  per_call = gst_bitttt_alloc_arrays (self, scratch_len);
+  self->mixing = is_audio && hop == fpt;
+  per_call = gst_bitttt_alloc_arrays (self, scratch_len, self->mixing);
   if (is_audio)
     gst_bitttt_audio_configure (&self->audio, rate, channels, fpt, hop,
         per_call);
@@ -1030,10 +1099,42 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   return TRUE;
 }
 
+/* GstBaseTransform tries caps it could not set again with every buffer:
+ * caps refused once are refused again without a second error message. */
+static gboolean
+gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
+    GstCaps * outcaps)
+{
+  GstBitTTT *self = GST_BITTTT (trans);
+
+  (void) outcaps;               /* identical to incaps: same caps on both pads */
+  if (self->refused_caps != NULL &&
+      gst_caps_is_equal (incaps, self->refused_caps))
+    return FALSE;
+  if (gst_bitttt_configure (self, incaps)) {
+    gst_caps_replace (&self->refused_caps, NULL);
+    return TRUE;
+  }
+  gst_caps_replace (&self->refused_caps, incaps);
+  return FALSE;
+}
+
 static gboolean
 gst_bitttt_start (GstBaseTransform * trans)
 {
   GstBitTTT *self = GST_BITTTT (trans);
+  gchar *path;
+  gboolean ok = TRUE;
+
+  GST_OBJECT_LOCK (self);
+  path = g_strdup (self->state_location);
+  GST_OBJECT_UNLOCK (self);
+  if (path != NULL)
+    ok = gst_bitttt_check_state_location (self, path);
+  g_free (path);
+  if (!ok)
+    return FALSE;
+  gst_caps_replace (&self->refused_caps, NULL);
 
   GST_OBJECT_LOCK (self);
   self->tokens_processed = 0;
@@ -1146,10 +1247,47 @@ gst_bitttt_before_transform (GstBaseTransform * trans, GstBuffer * buf)
   }
 }
 
+/*
+ * The audio output of n tokens (docs/element.md, "Audio level and mix"):
+ * the layer's output token y (in out) is scaled to the energy of the input
+ * token x, but no higher than x's peak, wet = g y with g = min (||x|| /
+ * ||y||, max|x| / max|y|), then mixed: out = (1 - mix) x + mix wet. The
+ * layer adds a residual of about unit level whatever the input's, so x + r
+ * is louder than quiet audio and clips loud audio; scaled, a token never
+ * comes out with more energy or a higher peak than it went in with, so
+ * audio that did not clip does not clip. With no residual (a fresh model)
+ * and mix = 1, out = x bit for bit. A skipped token (NaN/Inf, surprise
+ * NaN) is left as the engine passed it: its input.
+ */
+static void
+gst_bitttt_mix (gfloat * out, const gfloat * in, gsize n, gsize dim,
+    const gfloat * surprise, gdouble mix)
+{
+  gsize t, i;
+
+  for (t = 0; t < n; t++, out += dim, in += dim) {
+    gdouble sx = 0.0, sy = 0.0, px = 0.0, py = 0.0, g = 1.0;
+
+    if (!isfinite (surprise[t]))
+      continue;
+    for (i = 0; i < dim; i++) {
+      sx += (gdouble) in[i] * in[i];
+      sy += (gdouble) out[i] * out[i];
+      px = MAX (px, fabs (in[i]));
+      py = MAX (py, fabs (out[i]));
+    }
+    if (sy > 0.0)
+      g = MIN (sqrt (sx / sy), px / py);
+    for (i = 0; i < dim; i++)
+      out[i] = (gfloat) ((1.0 - mix) * in[i] + mix * g * out[i]);
+  }
+}
+
 /* Runs n tokens in place (a GstBitTTTAudioRunFunc). Surprises (and
  * anomaly scores) go to the meta's arrays when it wants them all, else to
- * the scratch arrays a chunk at a time. The range rule reads the tokens'
- * input values, so with it a chunk is first copied aside. */
+ * the scratch arrays a chunk at a time. The range rule and the audio mix
+ * read the tokens' input values, so with them a chunk is first copied
+ * aside. */
 static int
 gst_bitttt_run (gpointer user_data, gfloat * data, gsize n, guint64 last,
     guint64 step)
@@ -1172,11 +1310,13 @@ gst_bitttt_run (gpointer user_data, gfloat * data, gsize n, guint64 last,
     t0 = gst_util_get_timestamp ();
     err = ttt_forward_ex (self->model, data, chunk, data, s);
     if (err == TTT_OK && self->anomaly != NULL)
-      err = ttt_anomaly_update (self->anomaly, s, x, x ? self->dim : 0,
-          chunk, a, NULL);
+      err = ttt_anomaly_update (self->anomaly, s, self->range_rule ? x : NULL,
+          self->range_rule ? self->dim : 0, chunk, a, NULL);
     ns = gst_util_get_timestamp () - t0;
     if (err != TTT_OK)
       return err;
+    if (self->mixing)
+      gst_bitttt_mix (data, x, chunk, self->dim, s, self->applied_mix);
     gst_bitttt_stats_account (&self->stats, s, self->anomaly ? a : NULL,
         chunk, last, step, ns);
     last += chunk * step;
@@ -1233,6 +1373,7 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   post = self->post_messages;
   interval = self->interval;
   want_meta = self->surprise_meta;
+  self->applied_mix = self->mix;
   GST_OBJECT_UNLOCK (self);
 
   if (reset)

@@ -190,6 +190,31 @@ GST_START_TEST (test_negotiate_audio_bad_width)
 
 GST_END_TEST;
 
+/* GstBaseTransform tries refused caps again with every buffer: the error
+ * is posted once. */
+GST_START_TEST (test_refused_caps_said_once)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new (&bus);
+  gfloat x[3] = { 0 };
+  GstMessage *msg;
+  int i, errors = 0;
+
+  g_object_set (h->element, "frames-per-token", 3, NULL);
+  set_audio_caps (h, 8000, 1);
+  for (i = 0; i < 3; i++)
+    fail_unless (gst_harness_push (h, make_buffer (x, 3, 0,
+                GST_CLOCK_TIME_NONE)) != GST_FLOW_OK);
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR)) != NULL) {
+    errors++;
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (errors, 1);
+  harness_free (h, bus);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_negotiate_hidden_dim_mismatch)
 {
   GstBus *bus;
@@ -293,8 +318,8 @@ GST_END_TEST;
  * concatenated, after checking that every output buffer is timestamped by
  * its content: its first frame's position in the stream. */
 static gfloat *
-run_audio (const gfloat * x, gsize frames, const gsize * sizes, guint fpt,
-    gsize * out_len)
+run_audio_mix (const gfloat * x, gsize frames, const gsize * sizes, guint fpt,
+    gdouble mix, gsize * out_len)
 {
   const gint rate = 8000, channels = 2;
   GstHarness *h = harness_new (NULL);
@@ -303,6 +328,8 @@ run_audio (const gfloat * x, gsize frames, const gsize * sizes, guint fpt,
   gsize pos = 0, i = 0;
 
   g_object_set (h->element, "frames-per-token", fpt, NULL);
+  if (mix >= 0.0)
+    g_object_set (h->element, "mix", mix, NULL);
   set_audio_caps (h, rate, channels);
   while (pos < frames) {
     const gsize size = sizes[i++ % 7];
@@ -335,6 +362,13 @@ run_audio (const gfloat * x, gsize frames, const gsize * sizes, guint fpt,
   return (gfloat *) g_array_free (out, FALSE);
 }
 
+static gfloat *
+run_audio (const gfloat * x, gsize frames, const gsize * sizes, guint fpt,
+    gsize * out_len)
+{
+  return run_audio_mix (x, frames, sizes, fpt, -1.0, out_len);
+}
+
 /* Output sample i is input sample i, processed: as many samples out as in,
  * token k's processed content at token k's input position and time, the
  * final partial token unchanged, whatever the split. */
@@ -356,10 +390,12 @@ GST_START_TEST (test_audio_splits_and_drain)
   const gsize ntok = frames * channels / dim;
   gsize i;
 
-  /* expected: token k of the input, run through the engine, at token k's
-   * place; the final partial token as it came in */
+  /* expected: token k of the input, run through the engine (and brought
+   * to its level), at token k's place; the final partial token as it came
+   * in */
   memcpy (exp, x, frames * channels * sizeof (gfloat));
   engine_run (m, exp, ntok, NULL);
+  audio_mix (exp, x, ntok, dim, 1.0);
 
   for (i = 0; i < G_N_ELEMENTS (splits); i++) {
     gsize len;
@@ -434,6 +470,58 @@ GST_START_TEST (test_audio_discont)
   fail_unless_equals_uint64 (sizes[2], 7);
   fail_unless_equals_uint64 (pts[3], GST_SECOND + 7 * GST_MSECOND);
   gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* mix = 0 is the input; 0.5 the documented blend; the default never
+ * gives a token more energy or a higher peak than it came with, and still
+ * changes it. */
+GST_START_TEST (test_audio_mix)
+{
+  const guint fpt = 4, channels = 2;
+  const gsize dim = fpt * channels, ntok = 300, frames = ntok * fpt;
+  const gsize sizes[7] = { 100, 3, 77, 1, 500, 8, 13 };
+  gfloat *x = make_tokens (dim, ntok, 12);
+  gfloat *exp = g_memdup2 (x, ntok * dim * sizeof (gfloat));
+  ttt_model *m = engine_new (dim, TTT_DEFAULT_INNER_LR);
+  gsize len, t, i, changed = 0;
+  gfloat *a;
+
+  a = run_audio_mix (x, frames, sizes, fpt, 0.0, &len);
+  fail_unless_equals_uint64 (len, ntok * dim);
+  fail_unless (memcmp (a, x, len * sizeof (gfloat)) == 0, "mix=0 changed "
+      "the audio");
+  g_free (a);
+
+  engine_run (m, exp, ntok, NULL);
+  audio_mix (exp, x, ntok, dim, 0.5);
+  a = run_audio_mix (x, frames, sizes, fpt, 0.5, &len);
+  fail_unless (memcmp (a, exp, len * sizeof (gfloat)) == 0, "mix=0.5");
+  g_free (a);
+
+  a = run_audio (x, frames, sizes, fpt, &len);
+  for (t = 0; t < ntok; t++) {
+    gdouble ex = 0.0, ey = 0.0;
+    gfloat px = 0.0f, py = 0.0f;
+    for (i = t * dim; i < (t + 1) * dim; i++) {
+      ex += (gdouble) x[i] * x[i];
+      ey += (gdouble) a[i] * a[i];
+      px = MAX (px, fabsf (x[i]));
+      py = MAX (py, fabsf (a[i]));
+    }
+    fail_unless (ey <= ex * (1.0 + 1e-6), "token %" G_GSIZE_FORMAT ": energy "
+        "%g out, %g in", t, ey, ex);
+    fail_unless (py <= px * (1.0f + 1e-6f), "token %" G_GSIZE_FORMAT ": peak "
+        "%g out, %g in", t, py, px);
+    changed += memcmp (a + t * dim, x + t * dim, dim * sizeof (gfloat)) != 0;
+  }
+  fail_unless (changed > ntok / 2, "only %" G_GSIZE_FORMAT " tokens changed",
+      changed);
+  g_free (a);
+  ttt_destroy (m);
+  g_free (exp);
+  g_free (x);
 }
 
 GST_END_TEST;
@@ -843,6 +931,54 @@ GST_START_TEST (test_state_round_trip)
 
 GST_END_TEST;
 
+/* An unusable state-location fails at once, naming the problem, rather
+ * than at the save after the whole run. */
+static void
+check_bad_state_location (const gchar * path, const gchar * problem)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new (&bus);
+  gfloat x[16] = { 0 };
+  gchar *text;
+
+  g_object_set (h->element, "state-location", path, NULL);
+  set_tensor_caps (h, 16, 1);
+  fail_unless (gst_harness_push (h, make_buffer (x, 16, 0,
+              GST_CLOCK_TIME_NONE)) != GST_FLOW_OK);
+  text = pop_message_text (bus, GST_MESSAGE_ERROR);
+  fail_unless (text != NULL);
+  fail_unless (strstr (text, problem) != NULL, "%s", text);
+  fail_unless (strstr (text, path) != NULL, "%s", text);
+  g_free (text);
+  harness_free (h, bus);
+}
+
+GST_START_TEST (test_state_location_checked)
+{
+  gchar *dir, *file = temp_path ("plain-file", &dir);
+  gchar *below = g_build_filename (file, "model.state", NULL);
+  gchar *missing = g_build_filename (dir, "missing", "model.state", NULL);
+
+  fail_unless (g_file_set_contents (file, "x", 1, NULL));
+  check_bad_state_location (missing, "does not exist");
+  check_bad_state_location (below, "is not a directory");
+  check_bad_state_location (dir, "is a directory");
+  /* the check in start (a real pipeline sets the property first) */
+  {
+    GstElement *e = gst_element_factory_make ("bitttt", NULL);
+    g_object_set (e, "state-location", missing, NULL);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
+        GST_STATE_CHANGE_FAILURE);
+    gst_element_set_state (e, GST_STATE_NULL);
+    gst_object_unref (e);
+  }
+  g_free (below);
+  g_free (missing);
+  remove_temp (file, dir);
+}
+
+GST_END_TEST;
+
 static void
 check_bad_state_file (const gchar * contents, gsize len, guint dim,
     int expected_err)
@@ -1070,6 +1206,7 @@ bitttt_suite (void)
   tcase_add_test (tc, test_negotiate_tensor);
   tcase_add_test (tc, test_negotiate_audio);
   tcase_add_test (tc, test_negotiate_audio_bad_width);
+  tcase_add_test (tc, test_refused_caps_said_once);
   tcase_add_test (tc, test_negotiate_hidden_dim_mismatch);
   tcase_add_test (tc, test_in_place);
   tcase_add_test (tc, test_not_writable_is_copied);
@@ -1078,6 +1215,7 @@ bitttt_suite (void)
   tcase_add_test (tc, test_audio_shorter_than_a_token);
   tcase_add_test (tc, test_audio_discont);
   tcase_add_test (tc, test_audio_pipeline_keeps_length);
+  tcase_add_test (tc, test_audio_mix);
   tcase_add_test (tc, test_audio_latency);
   tcase_add_test (tc, test_reset_signal);
   tcase_add_test (tc, test_reset_on_flush);
@@ -1088,6 +1226,7 @@ bitttt_suite (void)
   tcase_add_test (tc, test_no_messages_when_off);
   tcase_add_test (tc, test_state_round_trip);
   tcase_add_test (tc, test_state_corrupt_file);
+  tcase_add_test (tc, test_state_location_checked);
   tcase_add_test (tc, test_nan_tokens);
   tcase_add_test (tc, test_wrong_size);
   tcase_add_test (tc, test_renegotiate_other_width);

@@ -674,6 +674,7 @@ GST_START_TEST (test_hop_equal_fpt)
   Collected c;
 
   fail_unless_equals_int (ttt_forward_ex (m, exp, ntok, exp, NULL), TTT_OK);
+  audio_mix (exp, x, ntok, dim, 1.0);
   run_analyser (FPT, x, frames, odd, G_N_ELEMENTS (odd), FALSE, &c);
   fail_unless_equals_uint64 (c.audio->len, frames * CHANNELS);
   fail_unless (memcmp (c.audio->data, exp, c.audio->len * sizeof (gfloat))
