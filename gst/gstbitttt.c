@@ -13,7 +13,8 @@
  * projections plus a small state matrix trained at test time) and writes the
  * layer's output over the input, in place. The layer learns from each token
  * as it passes; its per-token surprise (how badly it predicted the token) is
- * reported in `bitttt` element messages every #GstBitTTT:interval and,
+ * reported in `bitttt` element messages every #GstBitTTT:interval (buffers
+ * are split at interval boundaries, as `level` does) and,
  * optionally, per buffer in a `GstBitTTTSurpriseMeta` custom meta.
  *
  * Two kinds of streams are accepted:
@@ -24,7 +25,9 @@
  * * `audio/x-raw,format=F32LE,layout=interleaved`: a token is
  *   #GstBitTTT:frames-per-token consecutive frames, D = channels x
  *   frames-per-token (a multiple of 4). Buffers may have any length; the
- *   output is delayed by frames-per-token - 1 frames (reported as latency).
+ *   output is sample-exact (output sample i is input sample i, processed,
+ *   and timestamped so), held back frames-per-token - 1 frames (reported
+ *   as latency), at the input's level (#GstBitTTT:mix).
  *   With #GstBitTTT:hop other than frames-per-token the element is an
  *   analyser instead: the audio passes through unchanged and a token is a
  *   window of frames-per-token frames starting every hop frames.
@@ -348,9 +351,10 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
   g_object_class_install_property (gobject_class, PROP_FRAMES_PER_TOKEN,
       g_param_spec_uint ("frames-per-token", "Frames per token",
           "Audio only: consecutive frames forming one token (token width = "
-          "channels x frames-per-token, which must be a multiple of 4); the "
-          "output is delayed by frames-per-token - 1 frames (not in the "
-          "analyser mode, see hop)",
+          "channels x frames-per-token, which must be a multiple of 4); "
+          "frames-per-token - 1 frames are held back (latency; not in the "
+          "analyser mode, see hop), the output keeps the input's length and "
+          "timing",
           1, (guint) TTT_MAX_HIDDEN_DIM, DEFAULT_FRAMES_PER_TOKEN,
           rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_RESET_ON,
@@ -361,7 +365,8 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
   g_object_class_install_property (gobject_class, PROP_STATE_LOCATION,
       g_param_spec_string ("state-location", "State location",
           "File holding the learned state: loaded when the model is created "
-          "(if the file exists), saved atomically at EOS and on stop",
+          "(if the file exists), saved atomically at EOS and on stop; its "
+          "directory must exist and be writable (checked at start)",
           DEFAULT_STATE_LOCATION, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
       g_param_spec_boolean ("post-messages", "Post messages",
@@ -369,7 +374,9 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
           "interval", DEFAULT_POST_MESSAGES, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_INTERVAL,
       g_param_spec_uint64 ("interval", "Interval",
-          "Stream time covered by each 'bitttt' message, in nanoseconds",
+          "Stream time covered by each 'bitttt' message, in nanoseconds; "
+          "buffers are split at interval boundaries (untimed buffers: one "
+          "message each)",
           1, G_MAXUINT64, DEFAULT_INTERVAL, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_SURPRISE_META,
       g_param_spec_boolean ("surprise-meta", "Surprise meta",

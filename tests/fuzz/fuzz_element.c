@@ -8,7 +8,7 @@
  * Input layout:
  *   [0] flags: 1 audio, 2 learning, 4 surprise-meta, 8 post-messages,
  *       16|32 state: 0/3 none, 1 a file holding fuzzed bytes, 2 a path in a
- *       missing directory (the save must fail cleanly), 64 set hidden-dim,
+ *       missing directory (refused at negotiation), 64 set hidden-dim,
  *       128 interval of 1..256 ns (a message per buffer)
  *   [1] inner-lr = 2 * b / 255          [2] reset-on flags (low 4 bits)
  *   then the first caps (see read_caps), then with state 1: a 16-bit length
