@@ -187,7 +187,7 @@ struct _GstBitTTT
   gsize scratch_len;
   gboolean range_rule;          /* the scorer reads the tokens' values */
   gboolean mixing;              /* the delay line: output level and mix */
-  gdouble applied_mix;          /* this buffer's mix */
+  gfloat applied_mix;           /* this buffer's mix */
   GstCaps *refused_caps;        /* caps set_caps failed on (said once) */
   gfloat *xcopy;                /* token input values (range rule, mix) */
   gsize xcopy_tokens;           /* 0: no copies */
@@ -1261,32 +1261,47 @@ gst_bitttt_before_transform (GstBaseTransform * trans, GstBuffer * buf)
  * ||y||, max|x| / max|y|), then mixed: out = (1 - mix) x + mix wet. The
  * layer adds a residual of about unit level whatever the input's, so x + r
  * is louder than quiet audio and clips loud audio; scaled, a token never
- * comes out with more energy or a higher peak than it went in with, so
- * audio that did not clip does not clip. With no residual (a fresh model)
- * and mix = 1, out = x bit for bit. A skipped token (NaN/Inf, surprise
- * NaN) is left as the engine passed it: its input.
+ * comes out with more energy or a higher peak than it went in with (up to
+ * float rounding), so audio that did not clip does not clip. With no
+ * residual (a fresh model) and mix = 1, out = x bit for bit. A skipped
+ * token (NaN/Inf, surprise NaN) is left as the engine passed it: its
+ * input. All in float, in the order written here (the tests repeat it).
  */
 static void
 gst_bitttt_mix (gfloat * out, const gfloat * in, gsize n, gsize dim,
-    const gfloat * surprise, gdouble mix)
+    const gfloat * surprise, gfloat mix)
 {
-  gsize t, i;
+  gsize t, i, k;
 
   for (t = 0; t < n; t++, out += dim, in += dim) {
-    gdouble sx = 0.0, sy = 0.0, px = 0.0, py = 0.0, g = 1.0;
+    /* four lanes (dim is a multiple of 4), so the compiler can vectorise */
+    gfloat sx[4] = { 0 }, sy[4] = { 0 }, px[4] = { 0 }, py[4] = { 0 };
+    gfloat ex, ey, peak_x, peak_y, g;
 
     if (!isfinite (surprise[t]))
       continue;
-    for (i = 0; i < dim; i++) {
-      sx += (gdouble) in[i] * in[i];
-      sy += (gdouble) out[i] * out[i];
-      px = MAX (px, fabs (in[i]));
-      py = MAX (py, fabs (out[i]));
+    for (i = 0; i < dim; i += 4) {
+      for (k = 0; k < 4; k++) {
+        sx[k] += in[i + k] * in[i + k];
+        sy[k] += out[i + k] * out[i + k];
+        px[k] = MAX (px[k], fabsf (in[i + k]));
+        py[k] = MAX (py[k], fabsf (out[i + k]));
+      }
     }
-    if (sy > 0.0)
-      g = MIN (sqrt (sx / sy), px / py);
-    for (i = 0; i < dim; i++)
-      out[i] = (gfloat) ((1.0 - mix) * in[i] + mix * g * out[i]);
+    ex = (sx[0] + sx[1]) + (sx[2] + sx[3]);
+    ey = (sy[0] + sy[1]) + (sy[2] + sy[3]);
+    peak_x = MAX (MAX (px[0], px[1]), MAX (px[2], px[3]));
+    peak_y = MAX (MAX (py[0], py[1]), MAX (py[2], py[3]));
+    g = ey > 0.0f ? MIN (sqrtf (ex / ey), peak_x / peak_y) : 1.0f;
+    if (mix == 1.0f) {
+      if (g != 1.0f)
+        for (i = 0; i < dim; i++)
+          out[i] *= g;
+    } else {
+      const gfloat wet = mix * g, dry = 1.0f - mix;
+      for (i = 0; i < dim; i++)
+        out[i] = dry * in[i] + wet * out[i];
+    }
   }
 }
 
@@ -1380,7 +1395,7 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   post = self->post_messages;
   interval = self->interval;
   want_meta = self->surprise_meta;
-  self->applied_mix = self->mix;
+  self->applied_mix = (gfloat) self->mix;
   GST_OBJECT_UNLOCK (self);
 
   if (reset)

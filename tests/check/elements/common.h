@@ -75,16 +75,18 @@ set_caps_fmt (GstHarness * h, const gchar * fmt, gint a, gint b)
 
 /* What docs/element.md ("Audio level and mix") says the element makes of
  * the engine's output y (in place) for the input x, n tokens of dim:
- * y scaled to at most the energy and the peak of x, mixed with x; tokens with a non-finite
- * value (skipped by the engine) left alone. Written from the docs, for
+ * y scaled to at most the energy and the peak of x, mixed with x; tokens
+ * with a non-finite value (skipped by the engine) left alone. Written from
+ * the docs (float, four lanes i mod 4, summed as (0 + 1) + (2 + 3)), for
  * the expected values of the audio tests. */
 static inline void
-audio_mix (gfloat * y, const gfloat * x, gsize n, gsize dim, gdouble mix)
+audio_mix (gfloat * y, const gfloat * x, gsize n, gsize dim, gfloat mix)
 {
   gsize t, i;
 
   for (t = 0; t < n; t++, y += dim, x += dim) {
-    gdouble ex = 0.0, ey = 0.0, px = 0.0, py = 0.0, g = 1.0;
+    gfloat ex[4] = { 0 }, ey[4] = { 0 }, px = 0.0f, py = 0.0f, g = 1.0f;
+    gfloat sx, sy;
     gboolean finite = TRUE;
 
     for (i = 0; i < dim; i++)
@@ -92,16 +94,18 @@ audio_mix (gfloat * y, const gfloat * x, gsize n, gsize dim, gdouble mix)
     if (!finite)
       continue;
     for (i = 0; i < dim; i++) {
-      ex += (gdouble) x[i] * x[i];
-      ey += (gdouble) y[i] * y[i];
-      px = MAX (px, fabs (x[i]));
-      py = MAX (py, fabs (y[i]));
+      ex[i % 4] += x[i] * x[i];
+      ey[i % 4] += y[i] * y[i];
+      px = MAX (px, fabsf (x[i]));
+      py = MAX (py, fabsf (y[i]));
     }
+    sx = (ex[0] + ex[1]) + (ex[2] + ex[3]);
+    sy = (ey[0] + ey[1]) + (ey[2] + ey[3]);
     /* neither the energy nor the peak of x */
-    if (ey > 0.0)
-      g = MIN (sqrt (ex / ey), px / py);
+    if (sy > 0.0f)
+      g = MIN (sqrtf (sx / sy), px / py);
     for (i = 0; i < dim; i++)
-      y[i] = (gfloat) ((1.0 - mix) * x[i] + mix * g * y[i]);
+      y[i] = mix == 1.0f ? g * y[i] : (1.0f - mix) * x[i] + mix * g * y[i];
   }
 }
 
