@@ -230,6 +230,32 @@ def test_training_matches_eval_values():
           "train and eval forward agree (max out diff %.3g)" % float((out_e - out_t).abs().max()))
 
 
+def test_weight_file_round_trip():
+    """save_weights then from_weights: the same ternary projections, scales
+    within a rounding, the same outputs."""
+    import tempfile
+    rng = np.random.default_rng(13)
+    x = torch.from_numpy(rng.standard_normal((50, 32)).astype(F32))
+    for c in (dict(), dict(objective="multiview", residual=True), dict(objective="next", feature_norm="l2")):
+        layer = bt.BitTTT(32, inner_lr=0.5, **c)
+        with torch.no_grad():
+            for p in layer.parameters():
+                p.add_(torch.randn(p.shape) * p.abs().mean())
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "w.safetensors")
+            layer.save_weights(path, training_data="test")
+            back = bt.BitTTT.from_weights(path, inner_lr=0.5)
+        a, b = layer.ternary(), back.ternary()
+        same = (set(a) == set(b) and all(np.array_equal(a[k][0], b[k][0]) and abs(a[k][1] / b[k][1] - 1) < 1e-6
+                                         for k in a)
+                and (back.objective, back.feature_norm, back.residual)
+                == (layer.objective, layer.feature_norm, layer.residual))
+        with torch.no_grad():
+            o1, _ = layer.eval()(x)
+            o2, _ = back.eval()(x)
+        check(same and torch.allclose(o1, o2, rtol=1e-5, atol=1e-6), "%s: weight file round trip" % c)
+
+
 def test_arguments():
     bad = [dict(hidden_dim=6), dict(hidden_dim=64, inner_lr=2.5), dict(hidden_dim=64, objective="x"),
            dict(hidden_dim=64, residual=True), dict(hidden_dim=64, feature_norm="none"),
@@ -244,7 +270,7 @@ def test_arguments():
 
 TESTS = [test_seed_projections, test_exact_integer_parts, test_against_engine,
          test_trained_weights_against_reference, test_gradients_through_memory,
-         test_training_matches_eval_values, test_arguments]
+         test_training_matches_eval_values, test_weight_file_round_trip, test_arguments]
 
 if __name__ == "__main__":
     sys.exit(tap.run("bitttt.torch, torch %s, library %s" % (torch.__version__, bitttt.library_path), TESTS))

@@ -176,6 +176,24 @@ class BitTTT(torch.nn.Module):
                 raise ValueError("%s: shape %r, expected %r" % (name, np.shape(t), tuple(p.shape)))
             p.copy_(_latent(t, scale))
 
+    def save_weights(self, path, training_data=""):
+        """Write the ternary projections to a weight file (bitttt.weightfile)."""
+        from . import weightfile
+        weightfile.write(path, self.ternary(), self.hidden_dim, self.state_dim, self.objective,
+                         self.feature_norm, self.residual, training_data)
+
+    @classmethod
+    def from_weights(cls, path, **kw):
+        """A layer with the projections and the objective of a weight file;
+        kw sets the rest (inner_lr, update, forget, learning)."""
+        from . import weightfile
+        w = weightfile.read(path)
+        meta = w["metadata"]
+        layer = cls(w["hidden_dim"], state_dim=w["state_dim"], objective=meta["objective"],
+                    feature_norm=meta["feature_norm"], residual=meta["residual"] == "1", **kw)
+        layer.load_ternary(w["tensors"])
+        return layer
+
     # ---- the layer --------------------------------------------------------
 
     def initial_state(self, batch):
