@@ -199,7 +199,7 @@ def train(train_seqs, held_seqs, layer_kw, epochs=10, batch=8, lr=1e-2, loss="ne
     return layer, hist
 
 
-def plot(hist, path, title):
+def plot(hist, path, title, loss="next"):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -208,6 +208,8 @@ def plot(hist, path, title):
     ax.plot(ep, hist["train"], "o-", label="training (train mode)")
     ax.plot(ep, hist["held"], "s-", label="held-out (eval mode)")
     ax.axhline(hist["held_initial"], color="gray", ls="--", label="held-out, seed-drawn")
+    if loss == "next":
+        ax.axhline(1.0, color="black", ls=":", label="persistence (out = x)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title(title, fontsize=9)
@@ -266,7 +268,8 @@ def main(argv=None):
                                 a.loss, min([hist["held_initial"]] + hist["held"]), hist["held_initial"]))
     layer.save_weights(a.output, training_data=desc)
     if a.plot:
-        plot(hist, a.plot, "%s, %s loss, D=%d d=%d eta=%g" % (a.objective, a.loss, D, layer.state_dim, a.inner_lr))
+        plot(hist, a.plot, "%s, %s loss, D=%d d=%d eta=%g" % (a.objective, a.loss, D, layer.state_dim, a.inner_lr),
+             a.loss)
     if not a.quiet:
         print("held-out loss: seed-drawn %.4f, trained %.4f (epoch %d); wrote %s"
               % (hist["held_initial"], min([hist["held_initial"]] + hist["held"]), hist["best_epoch"], a.output))
