@@ -776,6 +776,7 @@ static int make_model(size_t D, unsigned isa, ttt_model **m)
     cfg.hidden_dim = D;
     cfg.max_isa = isa;
     cfg.inner_lr = 0.1f;
+    cfg.dispatch = TTT_DISPATCH_ISA; /* whole tables: these tests are about each one */
     return ttt_create_ex(&cfg, m);
 }
 

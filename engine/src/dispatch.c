@@ -1,0 +1,393 @@
+/*
+ * The kernel choice by measurement. Every table gives the same bits, so any
+ * mix of their kernels does too; which one is fastest depends on the shape
+ * (an AVX-512 kernel can lose to the AVX2 one at small d and win at large
+ * D). So the table a model gets is composed slot by slot: each slot's
+ * candidates (the tables cpu.c lists) are timed on the model's own shapes,
+ * the work of one call cut down to a few microseconds, and the fastest is
+ * kept, once per shape and process.
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+typedef void (*fnptr)(void);
+
+/* One slot: the fields that move together (the timed one first; tpack with
+ * the tgemm that reads its layout), and the timed call. */
+typedef struct probe probe;
+typedef struct slot {
+    const char *name;
+    size_t field[4];
+    size_t nfield;
+    void (*prepare)(probe *pr, const ttt_kernels *k, size_t ci);
+    void (*run)(probe *pr, const ttt_kernels *k, size_t ci);
+} slot;
+
+/* The timing data, sized from the model's shapes. */
+struct probe {
+    size_t D, d, nd;
+    size_t qn, qtok;              /* quantize_block: n, tokens */
+    size_t mrows, mcols, mtok;    /* the matrix product being timed */
+    size_t ws, cd, cn;            /* update_predict's column stride; chunk d and n */
+    float *x, *y, *z, *w;         /* float data (x: tokens, w: W) */
+    float mx[TTT_BLOCK], g[TTT_BLOCK];
+    int32_t *acc, vsum[TTT_BLOCK];
+    int8_t *q;
+    uint8_t *tern;                /* biased ternary, mrows x mcols */
+    uint8_t *packed[TTT_MAX_TABLES];
+};
+
+static fnptr get_fn(const ttt_kernels *k, size_t off)
+{
+    fnptr f;
+    memcpy(&f, (const char *)k + off, sizeof f);
+    return f;
+}
+
+static void set_fn(ttt_kernels *k, size_t off, fnptr f)
+{
+    memcpy((char *)k + off, &f, sizeof f);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static size_t round_up(size_t v, size_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+/* About this many int8 products per timed matrix call: 1 to 4 us on the
+ * SIMD tables. Rows are cut (whole groups of 8, as the tiles are), then
+ * tokens; columns never, as they set the loop structure. */
+#define PROBE_MACS ((size_t)1 << 18)
+
+static void probe_matrix(probe *pr, size_t rows, size_t cols)
+{
+    pr->mcols = cols;
+    pr->mtok = TTT_BLOCK;
+    while (pr->mtok > 2 && 8 * cols * pr->mtok > PROBE_MACS)
+        pr->mtok /= 2;
+    size_t r = PROBE_MACS / (cols * pr->mtok) / 8 * 8;
+    pr->mrows = r < 8 ? 8 : r;
+    if (pr->mrows > rows)
+        pr->mrows = rows;
+}
+
+static void prepare_matrix(probe *pr, const ttt_kernels *k, size_t ci)
+{
+    if (!pr->packed[ci])
+        pr->packed[ci] = ttt_aligned_alloc(k->tpack_size(pr->mrows, pr->mcols));
+    if (pr->packed[ci])
+        k->tpack(pr->tern, pr->mcols, pr->mrows, pr->mcols, pr->packed[ci]);
+}
+
+static void run_quantize(probe *pr, const ttt_kernels *k, size_t ci)
+{
+    (void)ci;
+    k->quantize_block(pr->x, pr->qn, pr->qtok, TTT_ABSMAX_FLOOR, pr->q, round_up(pr->qn, TTT_ALIGN), pr->acc,
+                      pr->mx);
+}
+
+static void run_tgemm(probe *pr, const ttt_kernels *k, size_t ci)
+{
+    k->tgemm(pr->packed[ci], pr->mrows, pr->mcols, pr->q, round_up(pr->mcols, TTT_ALIGN), pr->vsum, pr->mtok,
+             pr->acc, pr->mrows);
+}
+
+static void run_tgemm_residual(probe *pr, const ttt_kernels *k, size_t ci)
+{
+    k->tgemm_residual(pr->packed[ci], pr->mrows, pr->mcols, pr->q, round_up(pr->mcols, TTT_ALIGN), pr->vsum,
+                      pr->mtok, pr->x, pr->g, pr->y, pr->mrows, pr->acc);
+}
+
+/* c and the keys small: W stays far from overflow and from subnormals */
+static void run_update_predict(probe *pr, const ttt_kernels *k, size_t ci)
+{
+    (void)ci;
+    k->update_predict(pr->w, pr->d, pr->ws, pr->y, pr->x, 1.0f, pr->x + pr->ws, pr->z);
+}
+
+static void run_error(probe *pr, const ttt_kernels *k, size_t ci)
+{
+    uint32_t pmax;
+    (void)ci;
+    k->error(pr->x, pr->x + pr->ws, pr->d, 0.01f, pr->y, &pmax);
+    k->scale_i32(pr->acc, pr->d, 0.01f, pr->z);
+    k->sumsq(pr->acc, pr->d);
+}
+
+static void run_chunk(probe *pr, const ttt_kernels *k, size_t ci)
+{
+    const size_t cs = round_up(pr->cd, 16);
+    (void)ci;
+    k->chunk_predict(pr->w, pr->cd, cs, pr->x, cs, pr->cn, pr->z);
+    k->chunk_correct(pr->z, pr->cd, pr->y, pr->x, cs, pr->cn, pr->x, 1.0f);
+    k->chunk_update(pr->w, pr->cd, cs, pr->y, pr->x, cs, pr->cn, 1.0f);
+}
+
+#define F(x) offsetof(ttt_kernels, x)
+enum { S_QUANT, S_DOWN, S_UP, S_UPDATE, S_ERROR, S_CHUNK, S_COUNT };
+static const slot g_slots[S_COUNT] = {
+    { "quantize_block", { F(quantize_block), F(absmax_bits), F(quantize) }, 3, NULL, run_quantize },
+    { "tgemm", { F(tgemm), F(tpack_size), F(tpack) }, 3, prepare_matrix, run_tgemm },
+    { "tgemm_residual", { F(tgemm_residual), F(residual) }, 2, prepare_matrix, run_tgemm_residual },
+    { "update_predict", { F(update_predict) }, 1, NULL, run_update_predict },
+    { "error", { F(error), F(scale_i32), F(sumsq) }, 3, NULL, run_error },
+    { "chunk", { F(chunk_predict), F(chunk_update), F(chunk_correct) }, 3, NULL, run_chunk },
+};
+#undef F
+
+/* Per slot: a candidate has to beat the one by ISA by this much to be
+ * taken, so that noise does not flip near-equal choices. */
+#define MARGIN 0.97
+/* Stop timing a slot after this long (the first round always completes) */
+#define SLOT_BUDGET_NS 60000u
+#define ROUNDS 5
+
+/* The index into cand of the slot's fastest candidate; the last (by ISA)
+ * unless another is faster by MARGIN. Candidates that share the slot's
+ * function are timed once. */
+static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, size_t n)
+{
+    uint64_t best[TTT_MAX_TABLES];
+    int live[TTT_MAX_TABLES];
+    for (size_t i = 0; i < n; i++) {
+        live[i] = 1;
+        best[i] = UINT64_MAX;
+        for (size_t j = i + 1; j < n; j++)
+            if (get_fn(cand[i], s->field[0]) == get_fn(cand[j], s->field[0]))
+                live[i] = 0; /* the same code as a later table: let that one stand */
+        if (live[i] && s->prepare) {
+            s->prepare(pr, cand[i], i);
+            live[i] = pr->packed[i] != NULL;
+        }
+        if (live[i])
+            s->run(pr, cand[i], i); /* warm: caches, branch predictors, page faults */
+    }
+    if (!live[n - 1])
+        return n - 1; /* no memory to time with: the choice by ISA */
+    const uint64_t t0 = now_ns();
+    for (int round = 0; round < ROUNDS; round++) {
+        for (size_t i = n; i-- > 0;) {
+            if (!live[i])
+                continue;
+            const uint64_t a = now_ns();
+            s->run(pr, cand[i], i);
+            const uint64_t t = now_ns() - a;
+            if (t < best[i])
+                best[i] = t;
+        }
+        /* after one round, far slower ones (scalar, mostly) are out */
+        for (size_t i = 0; i + 1 < n; i++)
+            if (live[i] && best[i] > 2 * best[n - 1])
+                live[i] = 0;
+        if (now_ns() - t0 > SLOT_BUDGET_NS)
+            break;
+    }
+    size_t w = n - 1;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (live[i] && (double)best[i] < MARGIN * (double)best[n - 1] && best[i] < best[w])
+            w = i;
+    return w;
+}
+
+static void probe_free(probe *pr)
+{
+    ttt_aligned_free(pr->x);
+    ttt_aligned_free(pr->y);
+    ttt_aligned_free(pr->z);
+    ttt_aligned_free(pr->w);
+    ttt_aligned_free(pr->acc);
+    ttt_aligned_free(pr->q);
+    ttt_aligned_free(pr->tern);
+    for (size_t i = 0; i < TTT_MAX_TABLES; i++)
+        ttt_aligned_free(pr->packed[i]);
+    memset(pr, 0, sizeof *pr);
+}
+
+/* Buffers for every slot, the largest each needs; 0 when out of memory. */
+static int probe_alloc(probe *pr, size_t D, size_t d, size_t nd)
+{
+    memset(pr, 0, sizeof *pr);
+    pr->D = D, pr->d = d, pr->nd = nd;
+    pr->qn = D;
+    pr->qtok = 8192 / D ? 8192 / D : 1;
+    if (pr->qtok > TTT_BLOCK)
+        pr->qtok = TTT_BLOCK;
+    pr->ws = round_up(d, 16);
+    pr->cd = d < 128 ? d : 128;
+    pr->cn = 8;
+    /* the floats: tokens for quantize_block and the residual, two vectors
+     * (or chunk rows) for the recurrence; W: d columns, or the chunk's */
+    size_t nf = pr->qn * pr->qtok;
+    const size_t mtok_max = TTT_BLOCK, mrows_max = D > nd ? D : nd;
+    if (nf < mrows_max * mtok_max)
+        nf = mrows_max * mtok_max;
+    if (nf < 2 * pr->ws + 16 * pr->cn * round_up(pr->cd, 16))
+        nf = 2 * pr->ws + 16 * pr->cn * round_up(pr->cd, 16);
+    const size_t nw = pr->ws * (d > pr->cd ? d : pr->cd) + 16;
+    const size_t nq = TTT_BLOCK * (round_up(D > d ? D : d, TTT_ALIGN) + TTT_ALIGN);
+    const size_t nacc = TTT_BLOCK * (ttt_acc_stride(mrows_max) + 16);
+    pr->x = ttt_aligned_alloc(nf * sizeof(float));
+    pr->y = ttt_aligned_alloc(nf * sizeof(float));
+    pr->z = ttt_aligned_alloc(nf * sizeof(float));
+    pr->w = ttt_aligned_alloc(nw * sizeof(float));
+    pr->acc = ttt_aligned_alloc(nacc * sizeof(int32_t));
+    pr->q = ttt_aligned_alloc(nq);
+    pr->tern = ttt_aligned_alloc(mrows_max * (D > d ? D : d));
+    if (!pr->x || !pr->y || !pr->z || !pr->w || !pr->acc || !pr->q || !pr->tern) {
+        probe_free(pr);
+        return 0;
+    }
+    uint64_t s = UINT64_C(0x9e3779b97f4a7c15);
+    for (size_t i = 0; i < nf; i++) {
+        const uint64_t r = ttt_splitmix64(&s);
+        pr->x[i] = (float)(int32_t)(r >> 32) * (1.0f / 2147483648.0f) * 0.1f;
+        pr->y[i] = (float)(int32_t)r * (1.0f / 2147483648.0f) * 0.001f;
+    }
+    memset(pr->z, 0, nf * sizeof(float));
+    memset(pr->w, 0, nw * sizeof(float));
+    for (size_t i = 0; i < nacc; i++)
+        pr->acc[i] = (int32_t)(ttt_splitmix64(&s) % 2001) - 1000;
+    for (size_t i = 0; i < nq; i++)
+        pr->q[i] = (int8_t)((int)(ttt_splitmix64(&s) % 255) - 127);
+    for (size_t i = 0; i < TTT_BLOCK; i++)
+        pr->g[i] = 0.001f;
+    return 1;
+}
+
+/* The matrix a tgemm slot is timed on: rows x cols of the model's product,
+ * cut down (probe_matrix), ternary weights and the token sums */
+static void probe_set_matrix(probe *pr, size_t rows, size_t cols)
+{
+    for (size_t i = 0; i < TTT_MAX_TABLES; i++) {
+        ttt_aligned_free(pr->packed[i]);
+        pr->packed[i] = NULL;
+    }
+    probe_matrix(pr, rows, cols);
+    uint64_t s = rows * 31 + cols;
+    for (size_t i = 0; i < pr->mrows * pr->mcols; i++)
+        pr->tern[i] = (uint8_t)(ttt_splitmix64(&s) % 3);
+    const size_t vs = round_up(cols, TTT_ALIGN);
+    for (size_t t = 0; t < pr->mtok; t++) {
+        int32_t sum = 0;
+        for (size_t c = 0; c < cols; c++)
+            sum += pr->q[t * vs + c];
+        pr->vsum[t] = sum;
+    }
+}
+
+/* A cached choice: the composed table and its name */
+typedef struct entry {
+    size_t D, d, nd;
+    size_t ncand;
+    ttt_kernels k;
+    const ttt_kernels *up;
+    char name[256];
+} entry;
+
+/* Distinct shapes in one process are few; past this many, models get the
+ * choice by ISA rather than an unbounded cache. */
+#define MAX_ENTRIES 64
+static entry g_cache[MAX_ENTRIES];
+static size_t g_ncache;
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* TTT_DISPATCH: "isa" turns measurement off; "cycle" (for tests) takes
+ * slot i from candidate (i + D / 4) mod n, untimed, to run mixes that
+ * measurement would seldom pick. Anything else: measure. */
+static int env_mode(void)
+{
+    const char *e = getenv("TTT_DISPATCH");
+    if (e && !strcmp(e, "isa"))
+        return 0;
+    if (e && !strcmp(e, "cycle"))
+        return 2;
+    return 1;
+}
+
+static void compose(entry *e, const ttt_kernels *const *cand, size_t n, int mode)
+{
+    size_t pick[S_COUNT];
+    probe pr;
+    const int timed = mode == 1 && probe_alloc(&pr, e->D, e->d, e->nd);
+    for (size_t s = 0; s < S_COUNT; s++) {
+        pick[s] = n - 1;
+        if (mode == 2) {
+            pick[s] = (s + e->D / 4) % n;
+            continue;
+        }
+        /* the recurrence runs either token by token or in chunks */
+        const int chunked = e->d >= TTT_CHUNK_MIN_D;
+        if (!timed || (s == S_UPDATE && chunked) || (s == S_CHUNK && !chunked))
+            continue;
+        if (s == S_DOWN)
+            probe_set_matrix(&pr, e->nd, e->D);
+        else if (s == S_UP)
+            probe_set_matrix(&pr, e->D, e->d);
+        pick[s] = race(&pr, &g_slots[s], cand, n);
+    }
+    if (timed)
+        probe_free(&pr);
+    e->k = *cand[n - 1];
+    e->up = cand[pick[S_UP]];
+    int mixed = 0;
+    for (size_t s = 0; s < S_COUNT; s++) {
+        for (size_t f = 0; f < g_slots[s].nfield; f++)
+            set_fn(&e->k, g_slots[s].field[f], get_fn(cand[pick[s]], g_slots[s].field[f]));
+        mixed |= pick[s] != pick[0];
+    }
+    if (!mixed) {
+        snprintf(e->name, sizeof e->name, "%s", cand[pick[0]]->name);
+    } else {
+        size_t len = 0;
+        for (size_t s = 0; s < S_COUNT; s++)
+            len += (size_t)snprintf(e->name + len, sizeof e->name - len, "%s%s=%s", s ? " " : "",
+                                    g_slots[s].name, cand[pick[s]]->name);
+    }
+    e->k.name = e->name;
+}
+
+const ttt_kernels *ttt_kernels_dispatch(unsigned max_isa, int measure, size_t D, size_t d, size_t nd,
+                                        const ttt_kernels **up)
+{
+    const ttt_kernels *cand[TTT_MAX_TABLES];
+    const size_t n = ttt_kernels_candidates(max_isa, cand);
+    const int mode = measure ? env_mode() : 0;
+    *up = cand[n - 1];
+    if (n == 1 || mode == 0)
+        return cand[n - 1];
+    /* the candidates are always a prefix of one list, so their count is
+     * the ISA cap's part of the key; the mode is fixed for the process */
+    const size_t ncand = n;
+    pthread_mutex_lock(&g_lock);
+    const ttt_kernels *k = cand[n - 1];
+    entry *e = NULL;
+    for (size_t i = 0; i < g_ncache && !e; i++)
+        if (g_cache[i].D == D && g_cache[i].d == d && g_cache[i].nd == nd && g_cache[i].ncand == ncand)
+            e = &g_cache[i];
+    if (!e && g_ncache < MAX_ENTRIES) {
+        e = &g_cache[g_ncache];
+        e->D = D, e->d = d, e->nd = nd, e->ncand = ncand;
+        compose(e, cand, n, mode);
+        g_ncache++; /* only now visible to lookups, complete */
+    }
+    if (e) {
+        k = &e->k;
+        *up = e->up;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return k;
+}
