@@ -296,6 +296,11 @@ static int check_tgemm(const ttt_kernels *k)
         /* large: more than one block of 32 tokens, rows not a multiple of
          * 8, columns past 2^15 with a ragged end */
         { 133, 1025, 33 }, { 1023, 259, 40 }, { 7, 40001, 35 }, { 4096, 33, 65 },
+        /* AVX-512's tiles of 16 rows: rows 8 and 17 around the halves,
+         * columns ending inside either 32-column half of a 64-column step,
+         * and at the 64 and 1024 column cuts between its three paths */
+        { 17, 96, 33 }, { 8, 65, 3 }, { 9, 161, 5 }, { 47, 1024, 2 }, { 31, 1025, 3 }, { 16, 64, 33 },
+        { 23, 48, 4 }, { 50, 63, 2 },
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && ok; i++)
         ok = tgemm_case(k, shapes[i][0], shapes[i][1], shapes[i][2], 0);
@@ -759,6 +764,8 @@ static int check_tgemm_residual(const ttt_kernels *k)
     static const size_t shapes[][3] = {
         { 128, 32, 32 }, { 64, 16, 7 }, { 20, 8, 5 }, { 13, 32, 3 }, { 8, 1, 2 }, { 1, 5, 4 },
         { 256, 64, 5 }, { 33, 100, 3 },
+        /* AVX-512's groups of 16 rows with 8 or 16 registers: 33..64 columns */
+        { 17, 33, 3 }, { 31, 64, 33 }, { 100, 48, 5 }, { 15, 65, 2 }, { 16, 31, 2 },
     };
     int ok = 1;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && ok; i++)
