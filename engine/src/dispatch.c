@@ -36,6 +36,7 @@ struct probe {
     size_t qn, qtok;              /* quantize_block: n, tokens */
     size_t mrows, mcols, mtok;    /* the matrix product being timed */
     size_t ws, cd, cn;            /* update_predict's column stride; chunk d and n */
+    int small;                    /* the cut-down call that weeds out slow candidates */
     float *x, *y, *z, *w;         /* float data (x: tokens, w: W) */
     float mx[TTT_BLOCK], g[TTT_BLOCK];
     int32_t *acc, vsum[TTT_BLOCK];
@@ -68,19 +69,23 @@ static size_t round_up(size_t v, size_t a)
     return (v + a - 1) / a * a;
 }
 
-/* About this many int8 products per timed matrix call: 1 to 4 us on the
- * SIMD tables. Rows are cut (whole groups of 8, as the tiles are), then
- * tokens; columns never, as they set the loop structure. */
-#define PROBE_MACS ((size_t)1 << 18)
+/* About this many int8 products per timed matrix call: 2 to 5 us on the
+ * SIMD tables. A block of TTT_BLOCK tokens, as forward runs, since tiles
+ * are transposed once per block; rows are cut to a multiple of PROBE_ROWS
+ * (every table's tile height divides it: fewer rows would favour narrow
+ * tiles), columns to PROBE_COLS (every cut between paths is below it, and
+ * longer rows repeat the same 64-column steps). */
+#define PROBE_MACS ((size_t)1 << 19)
+#define PROBE_ROWS 32
+#define PROBE_COLS 1024
 
 static void probe_matrix(probe *pr, size_t rows, size_t cols)
 {
-    pr->mcols = cols;
+    pr->mcols = cols < PROBE_COLS ? cols : PROBE_COLS;
     pr->mtok = TTT_BLOCK;
-    while (pr->mtok > 2 && 8 * cols * pr->mtok > PROBE_MACS)
-        pr->mtok /= 2;
-    size_t r = PROBE_MACS / (cols * pr->mtok) / 8 * 8;
-    pr->mrows = r < 8 ? 8 : r;
+    /* the kernels work in steps of 64 columns, padded */
+    size_t r = PROBE_MACS / (round_up(pr->mcols, 64) * pr->mtok) / PROBE_ROWS * PROBE_ROWS;
+    pr->mrows = r < PROBE_ROWS ? PROBE_ROWS : r;
     if (pr->mrows > rows)
         pr->mrows = rows;
 }
@@ -96,27 +101,28 @@ static void prepare_matrix(probe *pr, const ttt_kernels *k, size_t ci)
 static void run_quantize(probe *pr, const ttt_kernels *k, size_t ci)
 {
     (void)ci;
-    k->quantize_block(pr->x, pr->qn, pr->qtok, TTT_ABSMAX_FLOOR, pr->q, round_up(pr->qn, TTT_ALIGN), pr->acc,
+    k->quantize_block(pr->x, pr->qn, pr->small ? 1 : pr->qtok, TTT_ABSMAX_FLOOR, pr->q, round_up(pr->qn, TTT_ALIGN), pr->acc,
                       pr->mx);
 }
 
 static void run_tgemm(probe *pr, const ttt_kernels *k, size_t ci)
 {
-    k->tgemm(pr->packed[ci], pr->mrows, pr->mcols, pr->q, round_up(pr->mcols, TTT_ALIGN), pr->vsum, pr->mtok,
-             pr->acc, pr->mrows);
+    k->tgemm(pr->packed[ci], pr->mrows, pr->mcols, pr->q, round_up(pr->mcols, TTT_ALIGN), pr->vsum,
+             pr->small ? 1 : pr->mtok, pr->acc, pr->mrows);
 }
 
 static void run_tgemm_residual(probe *pr, const ttt_kernels *k, size_t ci)
 {
     k->tgemm_residual(pr->packed[ci], pr->mrows, pr->mcols, pr->q, round_up(pr->mcols, TTT_ALIGN), pr->vsum,
-                      pr->mtok, pr->x, pr->g, pr->y, pr->mrows, pr->acc);
+                      pr->small ? 1 : pr->mtok, pr->x, pr->g, pr->y, pr->mrows, pr->acc);
 }
 
 /* c and the keys small: W stays far from overflow and from subnormals */
 static void run_update_predict(probe *pr, const ttt_kernels *k, size_t ci)
 {
     (void)ci;
-    k->update_predict(pr->w, pr->d, pr->ws, pr->y, pr->x, 1.0f, pr->x + pr->ws, pr->z);
+    k->update_predict(pr->w, pr->small ? (pr->d + 3) / 4 : pr->d, pr->ws, pr->y, pr->x, 1.0f, pr->x + pr->ws,
+                      pr->z);
 }
 
 static void run_error(probe *pr, const ttt_kernels *k, size_t ci)
@@ -132,9 +138,10 @@ static void run_chunk(probe *pr, const ttt_kernels *k, size_t ci)
 {
     const size_t cs = round_up(pr->cd, 16);
     (void)ci;
-    k->chunk_predict(pr->w, pr->cd, cs, pr->x, cs, pr->cn, pr->z);
-    k->chunk_correct(pr->z, pr->cd, pr->y, pr->x, cs, pr->cn, pr->x, 1.0f);
-    k->chunk_update(pr->w, pr->cd, cs, pr->y, pr->x, cs, pr->cn, 1.0f);
+    const size_t n = pr->small ? 1 : pr->cn;
+    k->chunk_predict(pr->w, pr->cd, cs, pr->x, cs, n, pr->z);
+    k->chunk_correct(pr->z, pr->cd, pr->y, pr->x, cs, n, pr->x, 1.0f);
+    k->chunk_update(pr->w, pr->cd, cs, pr->y, pr->x, cs, n, 1.0f);
 }
 
 #define F(x) offsetof(ttt_kernels, x)
@@ -153,16 +160,27 @@ static const slot g_slots[S_COUNT] = {
  * taken, so that noise does not flip near-equal choices. */
 #define MARGIN 0.97
 /* Stop timing a slot after this long (the first round always completes) */
-#define SLOT_BUDGET_NS 60000u
-#define ROUNDS 5
+#define SLOT_BUDGET_NS 30000u
+#define ROUNDS 4
+
+/* One call of the slot's kernel from cand[i], in ns */
+static uint64_t time_one(probe *pr, const slot *s, const ttt_kernels *k, size_t i)
+{
+    const uint64_t a = now_ns();
+    s->run(pr, k, i);
+    return now_ns() - a;
+}
 
 /* The index into cand of the slot's fastest candidate; the last (by ISA)
  * unless another is faster by MARGIN. Candidates that share the slot's
- * function are timed once. */
+ * function are timed once. A first, cut-down call (one token, or a
+ * quarter of d) weeds out the far slower ones, scalar mostly, before they
+ * cost a full call. */
 static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, size_t n)
 {
-    uint64_t best[TTT_MAX_TABLES];
+    uint64_t best[TTT_MAX_TABLES], quick = UINT64_MAX;
     int live[TTT_MAX_TABLES];
+    pr->small = 1;
     for (size_t i = 0; i < n; i++) {
         live[i] = 1;
         best[i] = UINT64_MAX;
@@ -173,26 +191,35 @@ static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, siz
             s->prepare(pr, cand[i], i);
             live[i] = pr->packed[i] != NULL;
         }
-        if (live[i])
+        if (live[i]) {
             s->run(pr, cand[i], i); /* warm: caches, branch predictors, page faults */
+            best[i] = time_one(pr, s, cand[i], i);
+            quick = best[i] < quick ? best[i] : quick;
+        }
     }
     if (!live[n - 1])
         return n - 1; /* no memory to time with: the choice by ISA */
+    pr->small = 0;
+    size_t nlive = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (live[i] && i + 1 < n && best[i] > 2 * quick)
+            live[i] = 0;
+        best[i] = UINT64_MAX;
+        if (live[i]) {
+            s->run(pr, cand[i], i);
+            nlive++;
+        }
+    }
+    if (nlive == 1)
+        return n - 1;
     const uint64_t t0 = now_ns();
     for (int round = 0; round < ROUNDS; round++) {
         for (size_t i = n; i-- > 0;) {
-            if (!live[i])
-                continue;
-            const uint64_t a = now_ns();
-            s->run(pr, cand[i], i);
-            const uint64_t t = now_ns() - a;
-            if (t < best[i])
-                best[i] = t;
+            if (live[i]) {
+                const uint64_t t = time_one(pr, s, cand[i], i);
+                best[i] = t < best[i] ? t : best[i];
+            }
         }
-        /* after one round, far slower ones (scalar, mostly) are out */
-        for (size_t i = 0; i + 1 < n; i++)
-            if (live[i] && best[i] > 2 * best[n - 1])
-                live[i] = 0;
         if (now_ns() - t0 > SLOT_BUDGET_NS)
             break;
     }
@@ -217,36 +244,44 @@ static void probe_free(probe *pr)
     memset(pr, 0, sizeof *pr);
 }
 
-/* Buffers for every slot, the largest each needs; 0 when out of memory. */
+static size_t max2(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Buffers for every slot, the largest each needs (a few hundred KiB at
+ * most, whatever the shape); 0 when out of memory. */
 static int probe_alloc(probe *pr, size_t D, size_t d, size_t nd)
 {
     memset(pr, 0, sizeof *pr);
     pr->D = D, pr->d = d, pr->nd = nd;
     pr->qn = D;
-    pr->qtok = 8192 / D ? 8192 / D : 1;
+    pr->qtok = max2(8192 / D, 1);
     if (pr->qtok > TTT_BLOCK)
         pr->qtok = TTT_BLOCK;
     pr->ws = round_up(d, 16);
     pr->cd = d < 128 ? d : 128;
     pr->cn = 8;
-    /* the floats: tokens for quantize_block and the residual, two vectors
-     * (or chunk rows) for the recurrence; W: d columns, or the chunk's */
-    size_t nf = pr->qn * pr->qtok;
-    const size_t mtok_max = TTT_BLOCK, mrows_max = D > nd ? D : nd;
-    if (nf < mrows_max * mtok_max)
-        nf = mrows_max * mtok_max;
-    if (nf < 2 * pr->ws + 16 * pr->cn * round_up(pr->cd, 16))
-        nf = 2 * pr->ws + 16 * pr->cn * round_up(pr->cd, 16);
-    const size_t nw = pr->ws * (d > pr->cd ? d : pr->cd) + 16;
-    const size_t nq = TTT_BLOCK * (round_up(D > d ? D : d, TTT_ALIGN) + TTT_ALIGN);
-    const size_t nacc = TTT_BLOCK * (ttt_acc_stride(mrows_max) + 16);
+    /* the two matrices as probe_set_matrix will cut them */
+    probe_matrix(pr, nd, D);
+    const size_t r1 = pr->mrows, c1 = pr->mcols;
+    probe_matrix(pr, D, d);
+    const size_t r2 = pr->mrows, c2 = pr->mcols, mr = max2(r1, r2);
+    /* floats: tokens (quantize_block, the residual's x and out), two
+     * vectors, or the chunk's rows; W: d columns (token by token, d < 512),
+     * or the chunk's */
+    const size_t cs = round_up(pr->cd, 16);
+    const size_t nf = max2(max2(pr->qn * pr->qtok, mr * TTT_BLOCK), 2 * pr->ws + 2 * pr->cn * cs);
+    const size_t nw = d >= TTT_CHUNK_MIN_D ? pr->cd * cs : pr->ws * d;
+    const size_t nq = max2(pr->qtok * round_up(pr->qn, TTT_ALIGN), TTT_BLOCK * round_up(max2(c1, c2), TTT_ALIGN));
+    const size_t nacc = max2(TTT_BLOCK * ttt_acc_stride(mr), d);
     pr->x = ttt_aligned_alloc(nf * sizeof(float));
     pr->y = ttt_aligned_alloc(nf * sizeof(float));
     pr->z = ttt_aligned_alloc(nf * sizeof(float));
     pr->w = ttt_aligned_alloc(nw * sizeof(float));
     pr->acc = ttt_aligned_alloc(nacc * sizeof(int32_t));
     pr->q = ttt_aligned_alloc(nq);
-    pr->tern = ttt_aligned_alloc(mrows_max * (D > d ? D : d));
+    pr->tern = ttt_aligned_alloc(max2(r1 * c1, r2 * c2));
     if (!pr->x || !pr->y || !pr->z || !pr->w || !pr->acc || !pr->q || !pr->tern) {
         probe_free(pr);
         return 0;
@@ -277,13 +312,13 @@ static void probe_set_matrix(probe *pr, size_t rows, size_t cols)
         pr->packed[i] = NULL;
     }
     probe_matrix(pr, rows, cols);
-    uint64_t s = rows * 31 + cols;
-    for (size_t i = 0; i < pr->mrows * pr->mcols; i++)
-        pr->tern[i] = (uint8_t)(ttt_splitmix64(&s) % 3);
-    const size_t vs = round_up(cols, TTT_ALIGN);
+    uint64_t s = rows * 31 + cols, r = 0;
+    for (size_t i = 0; i < pr->mrows * pr->mcols; i++, r >>= 8)
+        pr->tern[i] = (uint8_t)((i % 8 ? r : (r = ttt_splitmix64(&s))) % 3);
+    const size_t vs = round_up(pr->mcols, TTT_ALIGN);
     for (size_t t = 0; t < pr->mtok; t++) {
         int32_t sum = 0;
-        for (size_t c = 0; c < cols; c++)
+        for (size_t c = 0; c < pr->mcols; c++)
             sum += pr->q[t * vs + c];
         pr->vsum[t] = sum;
     }
