@@ -143,8 +143,9 @@ AI void tgemm_tiles(int VNNI, const uint8_t *w, size_t wstride, size_t rows, siz
             for (size_t h = 0; h < 2; h++) {
                 __m256i lo[8], hi[8];
                 tile8x32(wr, wstride, nr, c0 + 32 * h, cols, lo);
-                tile8x32(wr + 8 * wstride, wstride, nr > 8 ? nr - 8 : 1, c0 + 32 * h, cols, hi);
-                if (nr <= 8) /* rows 8.. repeat the last row: any valid bytes do */
+                if (nr > 8)
+                    tile8x32(wr + 8 * wstride, wstride, nr - 8, c0 + 32 * h, cols, hi);
+                else /* rows 8.. are not stored: any bytes do, none beyond the matrix are read */
                     for (int q = 0; q < 8; q++)
                         hi[q] = lo[q];
                 for (int q = 0; q < 8; q++)
