@@ -163,13 +163,17 @@ static const slot g_slots[S_COUNT] = {
 #define SLOT_BUDGET_NS 30000u
 #define ROUNDS 4
 
-/* One call of the slot's kernel from cand[i], in ns */
-static uint64_t time_one(probe *pr, const slot *s, const ttt_kernels *k, size_t i)
+/* reps calls of the slot's kernel from cand[i], in ns */
+static uint64_t time_one(probe *pr, const slot *s, const ttt_kernels *k, size_t i, unsigned reps)
 {
     const uint64_t a = now_ns();
-    s->run(pr, k, i);
+    for (unsigned r = 0; r < reps; r++)
+        s->run(pr, k, i);
     return now_ns() - a;
 }
+
+/* A timed sample lasts at least this long: shorter ones are all jitter */
+#define SAMPLE_NS 2000u
 
 /* The index into cand of the slot's fastest candidate; the last (by ISA)
  * unless another is faster by MARGIN. Candidates that share the slot's
@@ -193,7 +197,7 @@ static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, siz
         }
         if (live[i]) {
             s->run(pr, cand[i], i); /* warm: caches, branch predictors, page faults */
-            best[i] = time_one(pr, s, cand[i], i);
+            best[i] = time_one(pr, s, cand[i], i, 1);
             quick = best[i] < quick ? best[i] : quick;
         }
     }
@@ -205,18 +209,21 @@ static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, siz
         if (live[i] && i + 1 < n && best[i] > 2 * quick)
             live[i] = 0;
         best[i] = UINT64_MAX;
-        if (live[i]) {
-            s->run(pr, cand[i], i);
+        if (live[i])
             nlive++;
-        }
     }
     if (nlive == 1)
         return n - 1;
+    const uint64_t full = time_one(pr, s, cand[n - 1], n - 1, 1);
+    const unsigned reps = full >= SAMPLE_NS ? 1u : full * 16 < SAMPLE_NS ? 16u : (unsigned)(SAMPLE_NS / (full + 1)) + 1;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (live[i])
+            s->run(pr, cand[i], i); /* warm at full size */
     const uint64_t t0 = now_ns();
     for (int round = 0; round < ROUNDS; round++) {
         for (size_t i = n; i-- > 0;) {
             if (live[i]) {
-                const uint64_t t = time_one(pr, s, cand[i], i);
+                const uint64_t t = time_one(pr, s, cand[i], i, reps);
                 best[i] = t < best[i] ? t : best[i];
             }
         }
