@@ -24,7 +24,7 @@ typedef void (*fnptr)(void);
 typedef struct probe probe;
 typedef struct slot {
     const char *name;
-    size_t field[4];
+    size_t field[5];
     size_t nfield;
     void (*prepare)(probe *pr, const ttt_kernels *k, size_t ci);
     void (*run)(probe *pr, const ttt_kernels *k, size_t ci);
@@ -117,21 +117,28 @@ static void run_tgemm_residual(probe *pr, const ttt_kernels *k, size_t ci)
                       pr->small ? 1 : pr->mtok, pr->x, pr->g, pr->y, pr->mrows, pr->acc);
 }
 
-/* c and the keys small: W stays far from overflow and from subnormals */
-static void run_update_predict(probe *pr, const ttt_kernels *k, size_t ci)
+/* The token-by-token recurrence as forward runs it: the key from the
+ * Down sums, the fused update and prediction, the error, the quantised
+ * prediction. Its kernels pass vectors to one another every token, and the
+ * handover between two tables can cost more than either kernel: a vector
+ * stored in two ymm halves and read back as one zmm does not forward from
+ * the stores (measured: 12 ns a token at D = 64 with AVX2's update_predict
+ * before AVX-512's quantize, 20% of the forward). So they are timed, and
+ * chosen, together. c and the keys small: W stays far from overflow and
+ * from subnormals. */
+static void run_recurrence(probe *pr, const ttt_kernels *k, size_t ci)
 {
-    (void)ci;
-    k->update_predict(pr->w, pr->small ? (pr->d + 3) / 4 : pr->d, pr->ws, pr->y, pr->x, 1.0f, pr->x + pr->ws,
-                      pr->z);
-}
-
-static void run_error(probe *pr, const ttt_kernels *k, size_t ci)
-{
+    const size_t d = pr->small ? (pr->d + 3) / 4 : pr->d;
+    float *f = pr->x, *f2 = pr->x + pr->ws, *c = pr->y, *p = pr->z, *tg = pr->z + pr->ws;
     uint32_t pmax;
     (void)ci;
-    k->error(pr->x, pr->x + pr->ws, pr->d, 0.01f, pr->y, &pmax);
-    k->scale_i32(pr->acc, pr->d, 0.01f, pr->z);
-    k->sumsq(pr->acc, pr->d);
+    for (int t = 0; t < 2; t++) {
+        (void)k->sumsq(pr->acc, d);
+        k->scale_i32(pr->acc, d, 1e-4f, t ? f2 : f);
+        k->update_predict(pr->w, d, pr->ws, c, t ? f : f2, 1.0f, t ? f2 : f, p);
+        k->error(p, tg, d, 0.01f, c, &pmax);
+        (void)k->quantize(p, d, 1.0f, pr->q);
+    }
 }
 
 static void run_chunk(probe *pr, const ttt_kernels *k, size_t ci)
@@ -145,13 +152,13 @@ static void run_chunk(probe *pr, const ttt_kernels *k, size_t ci)
 }
 
 #define F(x) offsetof(ttt_kernels, x)
-enum { S_QUANT, S_DOWN, S_UP, S_UPDATE, S_ERROR, S_CHUNK, S_COUNT };
+enum { S_QUANT, S_DOWN, S_UP, S_UPDATE, S_CHUNK, S_COUNT };
 static const slot g_slots[S_COUNT] = {
-    { "quantize_block", { F(quantize_block), F(absmax_bits), F(quantize) }, 3, NULL, run_quantize },
+    { "quantize_block", { F(quantize_block), F(absmax_bits) }, 2, NULL, run_quantize },
     { "tgemm", { F(tgemm), F(tpack_size), F(tpack) }, 3, prepare_matrix, run_tgemm },
     { "tgemm_residual", { F(tgemm_residual), F(residual) }, 2, prepare_matrix, run_tgemm_residual },
-    { "update_predict", { F(update_predict) }, 1, NULL, run_update_predict },
-    { "error", { F(error), F(scale_i32), F(sumsq) }, 3, NULL, run_error },
+    { "update_predict", { F(update_predict), F(error), F(scale_i32), F(sumsq), F(quantize) }, 5, NULL,
+      run_recurrence },
     { "chunk", { F(chunk_predict), F(chunk_update), F(chunk_correct) }, 3, NULL, run_chunk },
 };
 #undef F
@@ -383,6 +390,15 @@ static void compose(entry *e, const ttt_kernels *const *cand, size_t n, int mode
     }
     if (timed)
         probe_free(&pr);
+    /* a model runs either update_predict or the chunk kernels per token,
+     * beside error, scale_i32 and sumsq: the slot it does not run follows
+     * the one it does, so the recurrence's kernels come from one table */
+    if (mode != 2) {
+        if (e->d >= TTT_CHUNK_MIN_D)
+            pick[S_UPDATE] = pick[S_CHUNK];
+        else
+            pick[S_CHUNK] = pick[S_UPDATE];
+    }
     e->k = *cand[n - 1];
     e->up = cand[pick[S_UP]];
     int mixed = 0;

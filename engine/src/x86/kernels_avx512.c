@@ -7,6 +7,7 @@
  * for every tail so nothing beyond n / cols / d is read or written.
  */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -18,7 +19,7 @@ AI __mmask16 mask16(size_t n) /* n < 16 */
     return (__mmask16)((1u << n) - 1u);
 }
 
-static uint32_t absmax_bits_avx512(const float *x, size_t n)
+AI uint32_t absmax_body(const float *x, size_t n)
 {
     const __m512i abs = _mm512_set1_epi32(0x7fffffff);
     __m512i m0 = _mm512_setzero_si512(), m1 = m0;
@@ -35,18 +36,30 @@ static uint32_t absmax_bits_avx512(const float *x, size_t n)
     return (uint32_t)_mm512_reduce_max_epi32(_mm512_max_epi32(m0, m1));
 }
 
-/* cvtps2dq rounds by MXCSR, nearest-even by default: the same as lrintf */
+/* cvtps2dq rounds by MXCSR, nearest-even by default: the same as lrintf.
+ * Within the contract (|x * scale| < 127.5) no clamp is needed, and the
+ * saturating packs below never saturate. */
 AI __m512i quant16(__m512 x, __m512 scale)
 {
-    const __m512i r = _mm512_cvtps_epi32(_mm512_mul_ps(x, scale));
-    return _mm512_max_epi32(_mm512_min_epi32(r, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+    return _mm512_cvtps_epi32(_mm512_mul_ps(x, scale));
 }
 
-static int32_t quantize_avx512(const float *x, size_t n, float scale, int8_t *q)
+AI int32_t quantize_body(const float *x, size_t n, float scale, int8_t *q)
 {
     const __m512 s = _mm512_set1_ps(scale);
+    /* the packs interleave per 128-bit lane: dword 4 L + k holds the 4
+     * bytes of vector k's quad L; this puts quad L of vector k at 4 k + L */
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     __m512i sum = _mm512_setzero_si512();
-    for (size_t i = 0; i < n; i += 16) {
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        const __m512i a = quant16(_mm512_loadu_ps(x + i), s), b = quant16(_mm512_loadu_ps(x + i + 16), s);
+        const __m512i c = quant16(_mm512_loadu_ps(x + i + 32), s), d = quant16(_mm512_loadu_ps(x + i + 48), s);
+        sum = _mm512_add_epi32(sum, _mm512_add_epi32(_mm512_add_epi32(a, b), _mm512_add_epi32(c, d)));
+        const __m512i p = _mm512_packs_epi16(_mm512_packs_epi32(a, b), _mm512_packs_epi32(c, d));
+        _mm512_storeu_si512(q + i, _mm512_permutexvar_epi32(order, p));
+    }
+    for (; i < n; i += 16) {
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : mask16(n - i);
         /* masked lanes load 0.0f and quantise to 0: they add nothing */
         const __m512i a = quant16(_mm512_maskz_loadu_ps(k, x + i), s);
@@ -54,6 +67,16 @@ static int32_t quantize_avx512(const float *x, size_t n, float scale, int8_t *q)
         _mm_mask_storeu_epi8(q + i, k, _mm512_cvtepi32_epi8(a));
     }
     return _mm512_reduce_add_epi32(sum);
+}
+
+static uint32_t absmax_bits_avx512(const float *x, size_t n)
+{
+    return absmax_body(x, n);
+}
+
+static int32_t quantize_avx512(const float *x, size_t n, float scale, int8_t *q)
+{
+    return quantize_body(x, n, scale, q);
 }
 
 /* ---- tgemm ---- */
@@ -521,10 +544,24 @@ static void tgemm_residual_avx512vnni(const uint8_t *packed, size_t rows, size_t
                              xstride, acc);
 }
 
+/* the bodies inlined: no calls, the constants loaded once per block */
 static void quantize_block_avx512(const float *x, size_t n, size_t ntok, float floor, int8_t *q, size_t qstride,
                                   int32_t *qsum, float *mx)
 {
-    ttt_quantize_block_split(&ttt_kernels_avx512, x, n, ntok, floor, q, qstride, qsum, mx);
+    for (size_t t = 0; t < ntok; t++) {
+        const uint32_t mb = absmax_body(x + t * n, n);
+        float m;
+        memcpy(&m, &mb, sizeof m);
+        mx[t] = mb >= 0x7f800000u ? NAN : m < floor ? 0.0f : m;
+    }
+    for (size_t t = 0; t < ntok; t++) {
+        if (mx[t] > 0.0f) {
+            qsum[t] = quantize_body(x + t * n, n, 127.0f / mx[t], q + t * qstride);
+        } else {
+            memset(q + t * qstride, 0, n);
+            qsum[t] = 0;
+        }
+    }
 }
 
 const ttt_kernels ttt_kernels_avx512 = {
