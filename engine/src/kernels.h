@@ -144,6 +144,9 @@ void ttt_chunk_update_avx2(float *Wt, size_t d, size_t ws, const float *C, const
                            float decay);
 void ttt_chunk_correct_avx2(float *p, size_t d, const float *C, const float *K, size_t cs, size_t n,
                             const float *x, float decay);
+/* AVX2's error, shared too: the SPEC's eight sums fill one ymm exactly,
+ * and opmasks only made the AVX-512 copy slower (bench_kernels, d <= 64) */
+float ttt_error_avx2(const float *p, const float *tg, size_t d, float r, float *c, uint32_t *pmax);
 extern const ttt_kernels ttt_kernels_avx512;
 extern const ttt_kernels ttt_kernels_avx512vnni;
 #endif

@@ -460,30 +460,6 @@ static void update_predict_avx512(float *Wt, size_t d, size_t ws, const float *c
         up_all(0, 0, 1, Wt, d, ws, NULL, NULL, decay, fn, p);
 }
 
-/* the SPEC's eight sums are eight lanes: ymm, with AVX-512VL masks */
-static float error_avx512(const float *p, const float *tg, size_t d, float r, float *c, uint32_t *pmax)
-{
-    const __m256 rv = _mm256_set1_ps(r);
-    const __m256i abs = _mm256_set1_epi32(0x7fffffff);
-    __m256 u = _mm256_setzero_ps();
-    __m256i mx = _mm256_setzero_si256();
-    for (size_t j = 0; j < d; j += 8) {
-        const __mmask8 m = d - j >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (d - j)) - 1u);
-        const __m256 pv = _mm256_maskz_loadu_ps(m, p + j);
-        const __m256 e = _mm256_sub_ps(pv, _mm256_maskz_loadu_ps(m, tg + j));
-        _mm256_mask_storeu_ps(c + j, m, _mm256_mul_ps(rv, e));
-        u = _mm256_add_ps(u, _mm256_mul_ps(e, e));
-        mx = _mm256_max_epi32(mx, _mm256_and_si256(abs, _mm256_castps_si256(pv)));
-    }
-    __m128i r4 = _mm_max_epi32(_mm256_castsi256_si128(mx), _mm256_extracti128_si256(mx, 1));
-    r4 = _mm_max_epi32(r4, _mm_shuffle_epi32(r4, _MM_SHUFFLE(1, 0, 3, 2)));
-    r4 = _mm_max_epi32(r4, _mm_shuffle_epi32(r4, _MM_SHUFFLE(2, 3, 0, 1)));
-    *pmax = (uint32_t)_mm_cvtsi128_si32(r4);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
-
 static void scale_i32_avx512(const int32_t *a, size_t d, float s, float *f)
 {
     const __m512 sv = _mm512_set1_ps(s);
@@ -566,14 +542,14 @@ static void quantize_block_avx512(const float *x, size_t n, size_t ntok, float f
 
 const ttt_kernels ttt_kernels_avx512 = {
     "avx512", absmax_bits_avx512, quantize_avx512, tpack_size_avx512, tpack_avx512, tgemm_avx512,
-    update_predict_avx512, error_avx512, scale_i32_avx512, sumsq_avx512, residual_avx512,
+    update_predict_avx512, ttt_error_avx2, scale_i32_avx512, sumsq_avx512, residual_avx512,
     tgemm_residual_avx512, quantize_block_avx512,
     ttt_chunk_predict_avx2, ttt_chunk_update_avx2, ttt_chunk_correct_avx2,
 };
 
 const ttt_kernels ttt_kernels_avx512vnni = {
     "avx512-vnni", absmax_bits_avx512, quantize_avx512, tpack_size_avx512, tpack_avx512,
-    tgemm_avx512vnni, update_predict_avx512, error_avx512, scale_i32_avx512, sumsq_avx512, residual_avx512,
+    tgemm_avx512vnni, update_predict_avx512, ttt_error_avx2, scale_i32_avx512, sumsq_avx512, residual_avx512,
     tgemm_residual_avx512vnni, quantize_block_avx512,
     ttt_chunk_predict_avx2, ttt_chunk_update_avx2, ttt_chunk_correct_avx2,
 };
