@@ -328,8 +328,23 @@ static void tgemm_avx512vnni(const uint8_t *w, size_t rows, size_t cols,
 
 /* ---- update_predict: by columns, mul + add (see kernels_avx2.c) ---- */
 
-/* NV vectors of 16 rows (NV <= 4), the rows of vector k enabled by mk[k] */
-AI void up_chunk(int NV, int UP, int DK, int PR, float *Wt, size_t ws, size_t d, const __mmask16 *mk,
+/* whole vectors unmasked: a masked store read back by the next token's
+ * load does not forward, a plain one does */
+AI __m512 ld16(int MK, __mmask16 m, const float *x)
+{
+    return MK ? _mm512_maskz_loadu_ps(m, x) : _mm512_loadu_ps(x);
+}
+
+AI void st16(int MK, __mmask16 m, float *x, __m512 v)
+{
+    if (MK)
+        _mm512_mask_storeu_ps(x, m, v);
+    else
+        _mm512_storeu_ps(x, v);
+}
+
+/* NV vectors of 16 rows (NV <= 4); with MK the last holds the rows of m */
+AI void up_chunk(int NV, int MK, int UP, int DK, int PR, float *Wt, size_t ws, size_t d, __mmask16 m,
                  const float *c, const float *fo, float decay, const float *fn, float *p)
 {
     const __m512 dv = _mm512_set1_ps(decay);
@@ -337,7 +352,7 @@ AI void up_chunk(int NV, int UP, int DK, int PR, float *Wt, size_t ws, size_t d,
     for (int k = 0; k < NV; k++) {
         /* -c: W + (-c) a equals W - c a exactly (see kernels_avx2.c) */
         if (UP)
-            cv[k] = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_maskz_loadu_epi32(mk[k], c + 16 * k),
+            cv[k] = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(ld16(MK && k == NV - 1, m, c + 16 * k)),
                                                          _mm512_set1_epi32(INT32_MIN)));
         acc[k] = _mm512_setzero_ps();
     }
@@ -346,12 +361,13 @@ AI void up_chunk(int NV, int UP, int DK, int PR, float *Wt, size_t ws, size_t d,
         const __m512 a = UP ? _mm512_set1_ps(fo[j]) : _mm512_setzero_ps();
         const __m512 b = PR ? _mm512_set1_ps(fn[j]) : _mm512_setzero_ps();
         for (int k = 0; k < NV; k++) {
-            __m512 x = _mm512_maskz_loadu_ps(mk[k], col + 16 * k);
+            const int mk = MK && k == NV - 1;
+            __m512 x = ld16(mk, m, col + 16 * k);
             if (UP) {
                 if (DK)
                     x = _mm512_mul_ps(x, dv);
                 x = _mm512_add_ps(x, _mm512_mul_ps(cv[k], a));
-                _mm512_mask_storeu_ps(col + 16 * k, mk[k], x);
+                st16(mk, m, col + 16 * k, x);
             }
             if (PR)
                 acc[k] = _mm512_add_ps(acc[k], _mm512_mul_ps(x, b));
@@ -359,7 +375,7 @@ AI void up_chunk(int NV, int UP, int DK, int PR, float *Wt, size_t ws, size_t d,
     }
     if (PR)
         for (int k = 0; k < NV; k++)
-            _mm512_mask_storeu_ps(p + 16 * k, mk[k], acc[k]);
+            st16(MK && k == NV - 1, m, p + 16 * k, acc[k]);
 }
 
 /* Large W: four whole columns at a time, in memory order (see kernels_avx2.c) */
@@ -415,32 +431,29 @@ AI void up_all(int UP, int DK, int PR, float *Wt, size_t d, size_t ws, const flo
         up_stream(UP, DK, PR, Wt, d, ws, c, fo, decay, fn, p);
         return;
     }
-    __mmask16 mk[4] = { 0xffff, 0xffff, 0xffff, 0xffff };
     size_t i = 0;
     for (; i + 64 <= d; i += 64)
-        up_chunk(4, UP, DK, PR, Wt + i, ws, d, mk, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
+        up_chunk(4, 0, UP, DK, PR, Wt + i, ws, d, 0, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
     if (i == d)
         return;
     const size_t nv = (d - i + 15) / 16, nlast = d - i - 16 * (nv - 1);
-    if (nlast < 16)
-        mk[nv - 1] = mask16(nlast);
+    const __mmask16 m = nlast < 16 ? mask16(nlast) : (__mmask16)0xffff;
     float *w = Wt + i;
     const float *ci = UP ? c + i : NULL;
     float *pi = PR ? p + i : NULL;
+#define UP_REST(NV)                                                                     \
+    if (nlast == 16)                                                                    \
+        up_chunk(NV, 0, UP, DK, PR, w, ws, d, m, ci, fo, decay, fn, pi);                \
+    else                                                                                \
+        up_chunk(NV, 1, UP, DK, PR, w, ws, d, m, ci, fo, decay, fn, pi);                \
+    break;
     switch (nv) {
-    case 1:
-        up_chunk(1, UP, DK, PR, w, ws, d, mk, ci, fo, decay, fn, pi);
-        break;
-    case 2:
-        up_chunk(2, UP, DK, PR, w, ws, d, mk, ci, fo, decay, fn, pi);
-        break;
-    case 3:
-        up_chunk(3, UP, DK, PR, w, ws, d, mk, ci, fo, decay, fn, pi);
-        break;
-    default:
-        up_chunk(4, UP, DK, PR, w, ws, d, mk, ci, fo, decay, fn, pi);
-        break;
+    case 1: UP_REST(1)
+    case 2: UP_REST(2)
+    case 3: UP_REST(3)
+    default: UP_REST(4)
     }
+#undef UP_REST
 }
 
 static void update_predict_avx512(float *Wt, size_t d, size_t ws, const float *c,
