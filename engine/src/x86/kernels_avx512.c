@@ -473,11 +473,16 @@ static void update_predict_avx512(float *Wt, size_t d, size_t ws, const float *c
         up_all(0, 0, 1, Wt, d, ws, NULL, NULL, decay, fn, p);
 }
 
+/* whole vectors plain: the key is read at once by update_predict's
+ * broadcasts, which a masked store would not forward to */
 static void scale_i32_avx512(const int32_t *a, size_t d, float s, float *f)
 {
     const __m512 sv = _mm512_set1_ps(s);
-    for (size_t j = 0; j < d; j += 16) {
-        const __mmask16 m = d - j >= 16 ? (__mmask16)0xffff : mask16(d - j);
+    size_t j = 0;
+    for (; j + 16 <= d; j += 16)
+        _mm512_storeu_ps(f + j, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(a + j)), sv));
+    if (j < d) {
+        const __mmask16 m = mask16(d - j);
         _mm512_mask_storeu_ps(f + j, m, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, a + j)), sv));
     }
 }
