@@ -32,7 +32,7 @@ typedef struct slot {
 
 /* The timing data, sized from the model's shapes. */
 struct probe {
-    size_t D, d, nd;
+    size_t d;
     size_t qn, qtok;              /* quantize_block: n, tokens */
     size_t mrows, mcols, mtok;    /* the matrix product being timed */
     size_t ws, cd, cn;            /* update_predict's column stride; chunk d and n */
@@ -101,8 +101,8 @@ static void prepare_matrix(probe *pr, const ttt_kernels *k, size_t ci)
 static void run_quantize(probe *pr, const ttt_kernels *k, size_t ci)
 {
     (void)ci;
-    k->quantize_block(pr->x, pr->qn, pr->small ? 1 : pr->qtok, TTT_ABSMAX_FLOOR, pr->q, round_up(pr->qn, TTT_ALIGN), pr->acc,
-                      pr->mx);
+    k->quantize_block(pr->x, pr->qn, pr->small ? 1 : pr->qtok, TTT_ABSMAX_FLOOR, pr->q, round_up(pr->qn, TTT_ALIGN),
+                      pr->acc, pr->mx);
 }
 
 static void run_tgemm(probe *pr, const ttt_kernels *k, size_t ci)
@@ -278,7 +278,7 @@ static size_t max2(size_t a, size_t b)
 static int probe_alloc(probe *pr, size_t D, size_t d, size_t nd)
 {
     memset(pr, 0, sizeof *pr);
-    pr->D = D, pr->d = d, pr->nd = nd;
+    pr->d = d;
     pr->qn = D;
     pr->qtok = max2(8192 / D, 1);
     if (pr->qtok > TTT_BLOCK)

@@ -276,8 +276,8 @@ int main(int argc, char **argv)
             const int is_auto = isa > (unsigned)best;
             const char *kname = "?";
             double best_tps = 0.0;
-            const double tps = time_engine(is_auto ? TTT_ISA_AUTO : isa, is_auto ? TTT_DISPATCH_MEASURE : TTT_DISPATCH_ISA,
-                                           D, runs, &kname, &best_tps);
+            const uint32_t disp = is_auto ? TTT_DISPATCH_MEASURE : TTT_DISPATCH_ISA;
+            const double tps = time_engine(is_auto ? TTT_ISA_AUTO : isa, disp, D, runs, &kname, &best_tps);
             if (tps < 0) {
                 fprintf(stderr, "D=%zu: model creation failed\n", D);
                 return 2;

@@ -59,8 +59,13 @@ AI int32_t quantize_body(const float *x, size_t n, float scale, int8_t *q)
         const __m512i p = _mm512_packs_epi16(_mm512_packs_epi32(a, b), _mm512_packs_epi32(c, d));
         _mm512_storeu_si512(q + i, _mm512_permutexvar_epi32(order, p));
     }
-    for (; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : mask16(n - i);
+    for (; i + 16 <= n; i += 16) {
+        const __m512i a = quant16(_mm512_loadu_ps(x + i), s);
+        sum = _mm512_add_epi32(sum, a);
+        _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtepi32_epi8(a));
+    }
+    if (i < n) {
+        const __mmask16 k = mask16(n - i);
         /* masked lanes load 0.0f and quantise to 0: they add nothing */
         const __m512i a = quant16(_mm512_maskz_loadu_ps(k, x + i), s);
         sum = _mm512_add_epi32(sum, a);
