@@ -183,8 +183,8 @@ static uint64_t time_one(probe *pr, const slot *s, const ttt_kernels *k, size_t 
 #define SAMPLE_NS 2000u
 
 /* The index into cand of the slot's fastest candidate; the last (by ISA)
- * unless another is faster by MARGIN. Candidates that share the slot's
- * function are timed once. A first, cut-down call (one token, or a
+ * unless another is faster by MARGIN. Candidates that share all the
+ * slot's functions are timed once. A first, cut-down call (one token, or a
  * quarter of d) weeds out the far slower ones, scalar mostly, before they
  * cost a full call. */
 static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, size_t n)
@@ -195,9 +195,12 @@ static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, siz
     for (size_t i = 0; i < n; i++) {
         live[i] = 1;
         best[i] = UINT64_MAX;
-        for (size_t j = i + 1; j < n; j++)
-            if (get_fn(cand[i], s->field[0]) == get_fn(cand[j], s->field[0]))
-                live[i] = 0; /* the same code as a later table: let that one stand */
+        for (size_t j = i + 1; j < n && live[i]; j++) {
+            int same = 1;
+            for (size_t f = 0; f < s->nfield; f++)
+                same &= get_fn(cand[i], s->field[f]) == get_fn(cand[j], s->field[f]);
+            live[i] = !same; /* the same code as a later table: let that one stand */
+        }
         if (live[i] && s->prepare) {
             s->prepare(pr, cand[i], i);
             live[i] = pr->packed[i] != NULL;
@@ -222,7 +225,9 @@ static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, siz
     if (nlive == 1)
         return n - 1;
     const uint64_t full = time_one(pr, s, cand[n - 1], n - 1, 1);
-    const unsigned reps = full >= SAMPLE_NS ? 1u : full * 16 < SAMPLE_NS ? 16u : (unsigned)(SAMPLE_NS / (full + 1)) + 1;
+    const unsigned reps = full >= SAMPLE_NS       ? 1u
+                          : full * 16 < SAMPLE_NS ? 16u
+                                                  : (unsigned)(SAMPLE_NS / (full + 1)) + 1;
     for (size_t i = 0; i + 1 < n; i++)
         if (live[i])
             s->run(pr, cand[i], i); /* warm at full size */
