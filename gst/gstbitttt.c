@@ -454,7 +454,9 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
           0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_KERNEL,
       g_param_spec_string ("kernel", "Kernel",
-          "Kernel set the engine chose for this CPU (NULL before caps)",
+          "Kernels the engine chose for this CPU and shape: one table, or "
+          "the table per slot, e.g. \"tgemm=avx512-vnni quantize_block=avx2 ...\" "
+          "(NULL before caps)",
           NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   /**

@@ -98,10 +98,26 @@ typedef struct ttt_config {
     float forget;          /**< alpha, finite, in [0, 1): W <- (1 - alpha) W - step
                                 for every learned token; default 0 */
     int residual;          /**< MULTIVIEW only: non-zero predicts v - k instead of v */
+
+    /* Added after 1.1.0; a shorter struct_size gets the default. */
+    uint32_t dispatch;     /**< a ttt_dispatch: how the kernels are chosen; default MEASURE */
 } ttt_config;
 
 /** Size of the 1.0 ttt_config, the smallest struct_size accepted. */
 #define TTT_CONFIG_SIZE_1_0 (offsetof(ttt_config, seed) + sizeof(uint64_t))
+
+/**
+ * How ttt_create_ex() picks the kernels among those the CPU runs under
+ * max_isa (docs/PERFORMANCE.md, "Dispatch"). Every choice gives the same
+ * results bit for bit; only the speed differs. The environment variable
+ * TTT_DISPATCH=isa turns measurement off for every model of the process.
+ */
+typedef enum ttt_dispatch {
+    TTT_DISPATCH_MEASURE = 0, /**< per kernel, the fastest on the model's shapes,
+                                   timed once per shape and process (default) */
+    TTT_DISPATCH_ISA = 1      /**< the whole table of the best ISA, untimed:
+                                   reproducible profiles */
+} ttt_dispatch;
 
 /** What W learns to predict (docs/SPEC.md, "Objectives"). */
 typedef enum ttt_objective {
@@ -205,7 +221,12 @@ TTT_API int ttt_get_config(const ttt_model *model, ttt_config *cfg);
 /** Copy the counters into stats. */
 TTT_API int ttt_get_stats(const ttt_model *model, ttt_stats *stats);
 
-/** Name of the kernel set in use ("scalar", "avx2", "avx512", "avx512-vnni"). */
+/**
+ * Name of the kernels in use: one table's name ("scalar", "avx2", "avx512",
+ * "avx512-vnni") when every kernel comes from it, else the choice per slot,
+ * e.g. "quantize_block=avx512 tgemm=avx512-vnni tgemm_residual=avx2 ...".
+ * The string is static (lives for the process); "none" for NULL.
+ */
 TTT_API const char *ttt_get_kernel_name(const ttt_model *model);
 
 /**

@@ -341,7 +341,8 @@ class Model(_Owned):
 
     @property
     def kernel(self):
-        """Name of the kernel set in use: "scalar", "avx2", "avx512", "avx512-vnni"."""
+        """Name of the kernels in use: one table ("scalar", "avx2", "avx512",
+        "avx512-vnni"), or the table per slot ("tgemm=avx2 update_predict=avx512 ...")."""
         return _lib.ttt_get_kernel_name(self._handle()).decode()
 
     @property
