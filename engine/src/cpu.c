@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "once.h"
+#include "platform.h"
 
 #if defined(TTT_HAVE_X86)
 #include <cpuid.h>

@@ -8,14 +8,12 @@
  * kept, once per shape and process.
  */
 #define _POSIX_C_SOURCE 199309L
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
 #include "internal.h"
+#include "platform.h"
 
 typedef void (*fnptr)(void);
 
@@ -55,13 +53,6 @@ static fnptr get_fn(const ttt_kernels *k, size_t off)
 static void set_fn(ttt_kernels *k, size_t off, fnptr f)
 {
     memcpy((char *)k + off, &f, sizeof f);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static size_t round_up(size_t v, size_t a)
@@ -173,10 +164,10 @@ static const slot g_slots[S_COUNT] = {
 /* reps calls of the slot's kernel from cand[i], in ns */
 static uint64_t time_one(probe *pr, const slot *s, const ttt_kernels *k, size_t i, unsigned reps)
 {
-    const uint64_t a = now_ns();
+    const uint64_t a = ttt_now_ns();
     for (unsigned r = 0; r < reps; r++)
         s->run(pr, k, i);
-    return now_ns() - a;
+    return ttt_now_ns() - a;
 }
 
 /* A timed sample lasts at least this long: shorter ones are all jitter */
@@ -231,7 +222,7 @@ static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, siz
     for (size_t i = 0; i + 1 < n; i++)
         if (live[i])
             s->run(pr, cand[i], i); /* warm at full size */
-    const uint64_t t0 = now_ns();
+    const uint64_t t0 = ttt_now_ns();
     for (int round = 0; round < ROUNDS; round++) {
         for (size_t i = n; i-- > 0;) {
             if (live[i]) {
@@ -239,7 +230,7 @@ static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, siz
                 best[i] = t < best[i] ? t : best[i];
             }
         }
-        if (now_ns() - t0 > SLOT_BUDGET_NS)
+        if (ttt_now_ns() - t0 > SLOT_BUDGET_NS)
             break;
     }
     size_t w = n - 1;
@@ -367,7 +358,7 @@ typedef struct entry {
 #define MAX_ENTRIES 64
 static entry g_cache[MAX_ENTRIES];
 static size_t g_ncache;
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static ttt_mutex g_lock = TTT_MUTEX_INIT;
 
 /* TTT_DISPATCH: "isa" turns measurement off; "cycle" (for tests) takes
  * slot i from candidate (i + D / 4) mod n, untimed, to run mixes that
@@ -445,7 +436,7 @@ const ttt_kernels *ttt_kernels_dispatch(unsigned max_isa, int measure, size_t D,
     /* the candidates are always a prefix of one list, so their count is
      * the ISA cap's part of the key; the mode is fixed for the process */
     const size_t ncand = n;
-    pthread_mutex_lock(&g_lock);
+    ttt_mutex_lock(&g_lock);
     const ttt_kernels *k = cand[n - 1];
     entry *e = NULL;
     for (size_t i = 0; i < g_ncache && !e; i++)
@@ -461,6 +452,6 @@ const ttt_kernels *ttt_kernels_dispatch(unsigned max_isa, int measure, size_t D,
         k = &e->k;
         *up = e->up;
     }
-    pthread_mutex_unlock(&g_lock);
+    ttt_mutex_unlock(&g_lock);
     return k;
 }
