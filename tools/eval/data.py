@@ -97,7 +97,9 @@ def synthetic(seeds=(1, 2)):
 
 def corpus(which="full"):
     """'full': every real series and two seeds of each synthetic kind;
-    'quick': Nile and one synthetic level shift and spike (for CI)."""
+    'quick': Nile and one synthetic level shift and spike (for CI);
+    'heldout': two more seeds of every synthetic kind, to check settings
+    chosen on 'full'."""
     if which == "quick":
         r = [s for s in real() if s["name"] == "nile"]
         return r + [synthetic_one("level", 1, 1000), synthetic_one("spike", 1, 1000)]
@@ -105,4 +107,7 @@ def corpus(which="full"):
         return real()
     if which == "synthetic":
         return synthetic()
+    if which == "heldout":
+        # other seeds, never used to choose settings
+        return synthetic(seeds=(3, 4))
     return real() + synthetic()

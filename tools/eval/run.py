@@ -111,7 +111,7 @@ def evaluate(Gst, corpus, configs, log=print):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build", help="meson build dir holding gst/ (default build)")
-    ap.add_argument("--corpus", default="full", choices=("full", "real", "synthetic", "quick"))
+    ap.add_argument("--corpus", default="full", choices=("full", "real", "synthetic", "heldout", "quick"))
     ap.add_argument("--config", action="append", default=[],
                     help="NAME=PROPS: bitttt properties to evaluate (repeatable)")
     ap.add_argument("--json", help="write every result (thresholds, per-series raw scores) here")
