@@ -88,6 +88,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_bitttt_debug);
 #define DEFAULT_ANOMALY_RANGE_MARGIN 0.0f
 #define DEFAULT_ANOMALY_SHORT_WINDOW 10
 #define DEFAULT_ANOMALY_LONG_WINDOW 2000
+#define DEFAULT_ANOMALY_REFIT_EVERY 100
 #define DEFAULT_ANOMALY_HOLD 0
 #define DEFAULT_HOP 0
 
@@ -117,6 +118,7 @@ enum
   PROP_ANOMALY_RANGE_MARGIN,
   PROP_ANOMALY_SHORT_WINDOW,
   PROP_ANOMALY_LONG_WINDOW,
+  PROP_ANOMALY_REFIT_EVERY,
   PROP_ANOMALY_HOLD,
   PROP_HOP,
 };
@@ -159,6 +161,7 @@ struct _GstBitTTT
   gfloat anomaly_range_margin;
   guint anomaly_short_window;
   guint anomaly_long_window;
+  guint anomaly_refit_every;
   guint anomaly_hold;
   guint hop_prop;
 
@@ -423,6 +426,12 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
           "history an anomaly is judged against",
           1, TTT_ANOMALY_MAX_WINDOW, DEFAULT_ANOMALY_LONG_WINDOW,
           rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_ANOMALY_REFIT_EVERY,
+      g_param_spec_uint ("anomaly-refit-every", "Anomaly refit every",
+          "Tokens between two fits of the Gaussian; also the warm-up before "
+          "the first score, when shorter than anomaly-long-window",
+          1, G_MAXUINT, DEFAULT_ANOMALY_REFIT_EVERY,
+          rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_ANOMALY_HOLD,
       g_param_spec_uint ("anomaly-hold", "Anomaly hold",
           "Burst suppression: a token's score is 0 unless it is above the "
@@ -507,6 +516,7 @@ gst_bitttt_init (GstBitTTT * self)
   self->anomaly_range_margin = DEFAULT_ANOMALY_RANGE_MARGIN;
   self->anomaly_short_window = DEFAULT_ANOMALY_SHORT_WINDOW;
   self->anomaly_long_window = DEFAULT_ANOMALY_LONG_WINDOW;
+  self->anomaly_refit_every = DEFAULT_ANOMALY_REFIT_EVERY;
   self->anomaly_hold = DEFAULT_ANOMALY_HOLD;
   self->hop_prop = DEFAULT_HOP;
 
@@ -607,6 +617,9 @@ gst_bitttt_set_property (GObject * object, guint prop_id,
     case PROP_ANOMALY_LONG_WINDOW:
       self->anomaly_long_window = g_value_get_uint (value);
       break;
+    case PROP_ANOMALY_REFIT_EVERY:
+      self->anomaly_refit_every = g_value_get_uint (value);
+      break;
     case PROP_ANOMALY_HOLD:
       self->anomaly_hold = g_value_get_uint (value);
       break;
@@ -687,6 +700,9 @@ gst_bitttt_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_ANOMALY_LONG_WINDOW:
       g_value_set_uint (value, self->anomaly_long_window);
+      break;
+    case PROP_ANOMALY_REFIT_EVERY:
+      g_value_set_uint (value, self->anomaly_refit_every);
       break;
     case PROP_ANOMALY_HOLD:
       g_value_set_uint (value, self->anomaly_hold);
@@ -879,6 +895,7 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
   acfg.range_margin = self->anomaly_range_margin;
   acfg.short_window = self->anomaly_short_window;
   acfg.long_window = self->anomaly_long_window;
+  acfg.refit_every = self->anomaly_refit_every;
   acfg.hold = self->anomaly_hold;
   path = load ? g_strdup (self->state_location) : NULL;
   GST_OBJECT_UNLOCK (self);
