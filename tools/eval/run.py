@@ -50,8 +50,9 @@ def gst_init(build):
     return Gst
 
 
-def element_scores(Gst, values, props, tmpdir):
-    """Per-sample anomaly scores of the element on values (float32)."""
+def element_scores(Gst, values, props, tmpdir, field="anomaly"):
+    """Per-sample anomaly scores of the element on values (float32); with
+    field="mean-surprise", the token's surprise instead."""
     path = os.path.join(tmpdir, "series.f32")
     np.asarray(values, "<f4").tofile(path)
     # the queue puts rawaudioparse in push mode: pulling, it would read
@@ -81,11 +82,11 @@ def element_scores(Gst, values, props, tmpdir):
                 continue
             ok, ts = s.get_uint64("timestamp")
             ok2, tokens = s.get_uint64("tokens")
-            if not ok or not ok2 or tokens == 0 or not s.has_field("anomaly"):
+            if not ok or not ok2 or tokens == 0 or not s.has_field(field):
                 continue
             i = int(round(ts / Gst.SECOND))
             if 0 <= i < n:
-                out[i] = s.get_double("anomaly")[1]
+                out[i] = s.get_double(field)[1]
     finally:
         pipe.set_state(Gst.State.NULL)
     return out
