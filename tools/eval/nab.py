@@ -1,8 +1,9 @@
 """Window-based anomaly scoring of the Numenta Anomaly Benchmark family.
 
-Written from the published rules (Lavin & Ahmad, "Evaluating Real-time
+Written here from the published rules (Lavin & Ahmad, "Evaluating Real-time
 Anomaly Detection Algorithms - the Numenta Anomaly Benchmark", 2015, and the
-NAB documentation), not from NAB's code:
+NAB documentation; its sweeper's formulas were read to settle the details,
+none of its code is used):
 
 - Windows: each label i gets the window [i - w//2, i + w//2] (clipped to the
   series), w = int(0.10 * n / number_of_labels); overlapping windows merge.
