@@ -302,7 +302,13 @@ typedef struct ttt_anomaly_config {
     uint32_t long_window;  /**< averages the Gaussian is fitted to; 1 .. 2^24, default 2000 */
     uint32_t refit_every;  /**< tokens between fits; >= 1, default 100 */
     float range_margin;    /**< range rule margin, finite, >= 0; 0 (default) = off */
+    /* added after 1.1.0: a shorter struct (TTT_ANOMALY_CONFIG_SIZE_1_1) gets hold = 0 */
+    uint32_t hold;         /**< burst suppression: a score is 0 unless above the
+                                last hold scores; 0 .. 2^24, 0 (default) = off */
 } ttt_anomaly_config;
+
+/** struct_size of a 1.1 ttt_anomaly_config (no hold): still accepted, hold = 0. */
+#define TTT_ANOMALY_CONFIG_SIZE_1_1 (offsetof(ttt_anomaly_config, range_margin) + sizeof(float))
 
 #define TTT_ANOMALY_DEFAULT_K 30.0f
 #define TTT_ANOMALY_MAX_WINDOW ((uint32_t)1 << 24)
@@ -318,8 +324,8 @@ TTT_API void ttt_anomaly_config_default(ttt_anomaly_config *cfg);
  * allocated here, never later). On success *out holds a new scorer owned by
  * the caller (free with ttt_anomaly_destroy()) and TTT_OK is returned; on
  * failure *out is NULL. TTT_ERR_INVALID_ARG for a NULL pointer, a
- * struct_size below the size of this struct, or a field out of range;
- * TTT_ERR_NOMEM.
+ * struct_size below TTT_ANOMALY_CONFIG_SIZE_1_1 (fields past struct_size
+ * take their defaults), or a field out of range; TTT_ERR_NOMEM.
  */
 TTT_API int ttt_anomaly_create(const ttt_anomaly_config *cfg, ttt_anomaly **out);
 
