@@ -841,17 +841,22 @@ static int check_models(size_t D, const char **why)
 int main(void)
 {
     const ttt_isa isa = ttt_cpu_isa();
-#if defined(TTT_HAVE_X86)
+#if defined(TTT_HAVE_X86) || defined(TTT_HAVE_AARCH64)
     const struct {
         const ttt_kernels *k;
-        ttt_isa need;
+        const char *need;
         int avail;
     } tables[] = {
-        { &ttt_kernels_avx2, TTT_ISA_AVX2, isa >= TTT_ISA_AVX2 },
-        { &ttt_kernels_avx512, TTT_ISA_AVX512, isa >= TTT_ISA_AVX512 },
+#if defined(TTT_HAVE_X86)
+        { &ttt_kernels_avx2, "AVX2", isa >= TTT_ISA_AVX2 },
+        { &ttt_kernels_avx512, "AVX-512", isa >= TTT_ISA_AVX512 },
         /* VNNI is not an ISA level of its own: ask the selection */
-        { &ttt_kernels_avx512vnni, TTT_ISA_AVX512,
+        { &ttt_kernels_avx512vnni, "AVX-512 VNNI",
           isa >= TTT_ISA_AVX512 && ttt_kernels_select(TTT_ISA_AVX512) == &ttt_kernels_avx512vnni },
+#else
+        { &ttt_kernels_neon, "NEON", isa >= TTT_ISA_NEON },
+        { &ttt_kernels_neon_dotprod, "NEON dot product", isa >= TTT_ISA_NEON_DOTPROD },
+#endif
     };
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         const ttt_kernels *k = tables[i].k;
@@ -865,8 +870,7 @@ int main(void)
                                        "chunk_correct == scalar bit for bit" };
         if (!tables[i].avail) {
             for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
-                printf("ok %d - %s %s # SKIP no %s on this CPU\n", ++g_n, k->name, names[j],
-                       tables[i].need == TTT_ISA_AVX2 ? "AVX2" : i == 2 ? "AVX-512 VNNI" : "AVX-512");
+                printf("ok %d - %s %s # SKIP no %s on this CPU\n", ++g_n, k->name, names[j], tables[i].need);
             continue;
         }
         g_rng = 0x5eed0000u + i; /* each table sees the same cases */
@@ -899,11 +903,16 @@ int main(void)
            " the scalar kernels");
     ttt_destroy(m);
     m = NULL;
-    const char *want = isa >= TTT_ISA_AVX512 ? "avx512" : isa >= TTT_ISA_AVX2 ? "avx2" : "scalar";
+    const char *want = isa >= TTT_ISA_NEON_DOTPROD ? "neon-dotprod"
+                       : isa >= TTT_ISA_NEON                 ? "neon"
+                       : isa >= TTT_ISA_AVX512               ? "avx512"
+                       : isa >= TTT_ISA_AVX2                 ? "avx2"
+                                                             : "scalar";
     const int ok2 = make_model(64, TTT_ISA_AUTO, &m) == TTT_OK;
-    /* "avx512" is a prefix of "avx512-vnni" */
-    report(ok2 && strncmp(ttt_get_kernel_name(m), want, strlen(want)) == 0, "AUTO selects %s%s", want,
-           " kernels");
+    /* "avx512" is a prefix of "avx512-vnni"; "neon" must not match "neon-dotprod" */
+    report(ok2 && strncmp(ttt_get_kernel_name(m), want, strlen(want)) == 0 &&
+               (isa < TTT_ISA_NEON || strcmp(ttt_get_kernel_name(m), want) == 0),
+           "AUTO selects %s%s", want, " kernels");
     ttt_destroy(m);
 
     static const size_t Ds[] = { 4, 12, 64, 132, 256 };

@@ -154,7 +154,7 @@ int main(void)
     const char *small = getenv("TTT_TEST_SMALL");
     const size_t T = small && *small && strcmp(small, "0") != 0 ? 150 : 600;
     const ttt_isa best = ttt_cpu_isa();
-    static const char *isa_names[] = { "auto", "scalar", "avx2", "avx512" };
+    static const char *isa_names[] = { "auto", "scalar", "avx2", "avx512", "neon", "neon-dotprod" };
     printf("# CPU ISA %s, %zu tokens per case\n", isa_names[best], T);
 
     /* the kernel set AUTO picks names the CPU's level (and VNNI) */
@@ -164,13 +164,28 @@ int main(void)
         want = __builtin_cpu_supports("avx512vnni") ? "avx512-vnni" : "avx512";
     else if (best >= TTT_ISA_AVX2)
         want = "avx2";
+#elif defined(__aarch64__)
+    if (best >= TTT_ISA_NEON)
+        want = best >= TTT_ISA_NEON_DOTPROD ? "neon-dotprod" : "neon";
 #endif
     ttt_model *m = make(&g_cases[0], TTT_ISA_AUTO);
     tap_ok(m && strcmp(ttt_get_kernel_name(m), want) == 0, "AUTO uses the %s kernels (got %s)", want,
            m ? ttt_get_kernel_name(m) : "no model");
     ttt_destroy(m);
 
-    for (unsigned isa = TTT_ISA_AVX2; isa <= TTT_ISA_AVX512; isa++) {
+    /* an outside statement of what the (emulated) CPU has, so that a wrong
+     * detection fails: cross/test-aarch64.sh sets it per qemu CPU */
+    const char *expect = getenv("TTT_EXPECT_ISA");
+    if (expect && *expect)
+        tap_ok(strcmp(isa_names[best], expect) == 0, "the CPU's ISA is %s (detected %s)", expect,
+               isa_names[best]);
+
+#if defined(__aarch64__)
+    const unsigned first = TTT_ISA_NEON, last = TTT_ISA_NEON_DOTPROD;
+#else
+    const unsigned first = TTT_ISA_AVX2, last = TTT_ISA_AVX512;
+#endif
+    for (unsigned isa = first; isa <= last; isa++) {
         if (isa > (unsigned)best) {
             char why[64];
             snprintf(why, sizeof why, "no %s on this CPU", isa_names[isa]);
