@@ -150,7 +150,9 @@ extern const ttt_kernels ttt_kernels_avx512vnni;
 #if defined(TTT_HAVE_AARCH64)
 extern const ttt_kernels ttt_kernels_neon;
 extern const ttt_kernels ttt_kernels_neon_dotprod;
-/* the NEON kernels the dot-product table shares (no int8 products in them) */
+/* the NEON kernels the dot-product table shares (no int8 products in
+ * them), and the packed layout both read (the weights as int8 -1/0/1) */
+void ttt_tpack_signed(const uint8_t *w, size_t wstride, size_t rows, size_t cols, uint8_t *packed);
 uint32_t ttt_absmax_bits_neon(const float *x, size_t n);
 int32_t ttt_quantize_neon(const float *x, size_t n, float scale, int8_t *q);
 void ttt_quantize_block_neon(const float *x, size_t n, size_t ntok, float floor, int8_t *q, size_t qstride,

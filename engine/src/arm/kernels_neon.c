@@ -77,34 +77,49 @@ void ttt_quantize_block_neon(const float *x, size_t n, size_t ntok, float floor,
 }
 
 /*
- * tgemm: four rows against one token at a time, the token's 16 bytes loaded
- * once for the four rows. The packed rows (ttt_tpack_rows) are padded with
- * weight 0 up to a multiple of 64 columns and v is readable that far, so
- * whole blocks of 64 columns run with no tail: the padding of v multiplies
- * 0. Per block, SMLAL sums 8 products of at most 128 in each int16 lane
- * (<= 1024), which SADALP adds into int32.
+ * The packed layout of both aarch64 tables: ttt_tpack_rows' rows (stride
+ * cols rounded up to 64), each byte the weight itself (-1, 0, 1) as int8 and
+ * the padding 0, so the products need no unbiasing.
  */
-AI int32x4_t dot64(int32x4_t acc, const uint8_t *w, const int8_t *v)
+void ttt_tpack_signed(const uint8_t *w, size_t wstride, size_t rows, size_t cols, uint8_t *packed)
 {
-    const uint8x16_t one = vdupq_n_u8(1);
+    const size_t ps = ttt_tpack_rows_size(1, cols);
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t c = 0; c < cols; c++)
+            packed[r * ps + c] = (uint8_t)(w[r * wstride + c] - 1);
+        memset(packed + r * ps + cols, 0, ps - cols);
+    }
+}
+
+/*
+ * tgemm: four rows against one token at a time, the token's 16 bytes loaded
+ * once for the four rows. The rows are padded with weight 0 up to a multiple
+ * of 64 columns and v is readable that far (kernels.h), so whole blocks of
+ * 64 columns run with no tail: the padding of v multiplies 0. Per block,
+ * SMLAL sums 8 products of at most 128 in each int16 lane (<= 1024), which
+ * SADALP adds into int32. SMLAL issues on one pipe of a Cortex-A76 only, so
+ * it bounds the kernel whatever the tiling: tokens are not tiled.
+ */
+AI int32x4_t dot64(int32x4_t acc, const int8_t *w, const int8_t *v)
+{
     int16x8_t s = vdupq_n_s16(0);
     for (int k = 0; k < 4; k++) {
-        const int8x16_t wv = vreinterpretq_s8_u8(vsubq_u8(vld1q_u8(w + 16 * k), one));
-        const int8x16_t vv = vld1q_s8(v + 16 * k);
+        const int8x16_t wv = vld1q_s8(w + 16 * k), vv = vld1q_s8(v + 16 * k);
         s = vmlal_s8(s, vget_low_s8(wv), vget_low_s8(vv));
         s = vmlal_high_s8(s, wv, vv);
     }
     return vpadalq_s16(acc, s);
 }
 
-static void tgemm_neon(const uint8_t *w, size_t rows, size_t cols, const int8_t *v, size_t vstride,
+static void tgemm_neon(const uint8_t *packed, size_t rows, size_t cols, const int8_t *v, size_t vstride,
                        const int32_t *vsum, size_t ntok, int32_t *out, size_t ostride)
 {
     (void)vsum;
+    const int8_t *w = (const int8_t *)packed;
     const size_t ps = ttt_tpack_rows_size(1, cols);
     size_t r = 0;
     for (; r + 4 <= rows; r += 4) {
-        const uint8_t *w0 = w + r * ps;
+        const int8_t *w0 = w + r * ps;
         for (size_t t = 0; t < ntok; t++) {
             const int8_t *vt = v + t * vstride;
             int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
@@ -332,7 +347,7 @@ void ttt_chunk_correct_neon(float *p, size_t d, const float *C, const float *K, 
 }
 
 const ttt_kernels ttt_kernels_neon = {
-    "neon", ttt_absmax_bits_neon, ttt_quantize_neon, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_neon,
+    "neon", ttt_absmax_bits_neon, ttt_quantize_neon, ttt_tpack_rows_size, ttt_tpack_signed, tgemm_neon,
     ttt_update_predict_neon, ttt_error_neon, ttt_scale_i32_neon, ttt_sumsq_neon, ttt_residual_neon,
     tgemm_residual_neon, ttt_quantize_block_neon, ttt_chunk_predict_neon, ttt_chunk_update_neon,
     ttt_chunk_correct_neon,

@@ -9,39 +9,57 @@
 
 #include "kernels.h"
 
-/* SDOT adds four products of one row's weights (biased 0..2, made -1..1)
- * and the token's bytes into each int32 lane: exact for any cols <= 65536.
+#define AI static inline __attribute__((always_inline))
+
+/*
+ * SDOT adds four products of a row's weights (ttt_tpack_signed: -1, 0, 1)
+ * and a token's bytes into each int32 lane: exact for any cols <= 65536.
  * The rows are padded with weight 0 to 64 columns and v is readable that
- * far (kernels.h), so whole 16-byte steps run with no tail. Four rows share
- * each load of the token. */
-static void tgemm_dotprod(const uint8_t *w, size_t rows, size_t cols, const int8_t *v, size_t vstride,
+ * far (kernels.h), so whole 16-byte steps run with no tail. A tile is four
+ * rows by NT (1, 2) tokens: each load of weights serves NT tokens and each
+ * load of a token four rows, 4 NT independent SDOT chains.
+ */
+AI void tile(int NT, const int8_t *w, size_t ps, const int8_t *v, size_t vstride, int32_t *out, size_t ostride)
+{
+    int32x4_t a[2][4];
+    for (int t = 0; t < NT; t++)
+        for (int r = 0; r < 4; r++)
+            a[t][r] = vdupq_n_s32(0);
+    for (size_t c = 0; c < ps; c += 16) {
+        int8x16_t wv[4];
+        for (int r = 0; r < 4; r++)
+            wv[r] = vld1q_s8(w + r * ps + c);
+        for (int t = 0; t < NT; t++) {
+            const int8x16_t vv = vld1q_s8(v + t * vstride + c);
+            for (int r = 0; r < 4; r++)
+                a[t][r] = vdotq_s32(a[t][r], wv[r], vv);
+        }
+    }
+    /* pairwise adds: lane r is the sum of a[t][r] */
+    for (int t = 0; t < NT; t++)
+        vst1q_s32(out + t * ostride,
+                  vpaddq_s32(vpaddq_s32(a[t][0], a[t][1]), vpaddq_s32(a[t][2], a[t][3])));
+}
+
+static void tgemm_dotprod(const uint8_t *packed, size_t rows, size_t cols, const int8_t *v, size_t vstride,
                           const int32_t *vsum, size_t ntok, int32_t *out, size_t ostride)
 {
     (void)vsum;
-    const uint8x16_t one = vdupq_n_u8(1);
+    const int8_t *w = (const int8_t *)packed;
     const size_t ps = ttt_tpack_rows_size(1, cols);
     size_t r = 0;
     for (; r + 4 <= rows; r += 4) {
-        const uint8_t *w0 = w + r * ps;
-        for (size_t t = 0; t < ntok; t++) {
-            const int8_t *vt = v + t * vstride;
-            int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t c = 0; c < ps; c += 16) {
-                const int8x16_t vv = vld1q_s8(vt + c);
-                a0 = vdotq_s32(a0, vreinterpretq_s8_u8(vsubq_u8(vld1q_u8(w0 + c), one)), vv);
-                a1 = vdotq_s32(a1, vreinterpretq_s8_u8(vsubq_u8(vld1q_u8(w0 + ps + c), one)), vv);
-                a2 = vdotq_s32(a2, vreinterpretq_s8_u8(vsubq_u8(vld1q_u8(w0 + 2 * ps + c), one)), vv);
-                a3 = vdotq_s32(a3, vreinterpretq_s8_u8(vsubq_u8(vld1q_u8(w0 + 3 * ps + c), one)), vv);
-            }
-            vst1q_s32(out + t * ostride + r, vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3)));
-        }
+        size_t t = 0;
+        for (; t + 2 <= ntok; t += 2)
+            tile(2, w + r * ps, ps, v + t * vstride, vstride, out + t * ostride + r, ostride);
+        if (t < ntok)
+            tile(1, w + r * ps, ps, v + t * vstride, vstride, out + t * ostride + r, ostride);
     }
     for (; r < rows; r++)
         for (size_t t = 0; t < ntok; t++) {
             int32x4_t a = vdupq_n_s32(0);
             for (size_t c = 0; c < ps; c += 16)
-                a = vdotq_s32(a, vreinterpretq_s8_u8(vsubq_u8(vld1q_u8(w + r * ps + c), one)),
-                              vld1q_s8(v + t * vstride + c));
+                a = vdotq_s32(a, vld1q_s8(w + r * ps + c), vld1q_s8(v + t * vstride + c));
             out[t * ostride + r] = vaddvq_s32(a);
         }
 }
@@ -55,7 +73,7 @@ static void tgemm_residual_dotprod(const uint8_t *packed, size_t rows, size_t co
 }
 
 const ttt_kernels ttt_kernels_neon_dotprod = {
-    "neon-dotprod", ttt_absmax_bits_neon, ttt_quantize_neon, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_dotprod,
+    "neon-dotprod", ttt_absmax_bits_neon, ttt_quantize_neon, ttt_tpack_rows_size, ttt_tpack_signed, tgemm_dotprod,
     ttt_update_predict_neon, ttt_error_neon, ttt_scale_i32_neon, ttt_sumsq_neon, ttt_residual_neon,
     tgemm_residual_dotprod, ttt_quantize_block_neon, ttt_chunk_predict_neon, ttt_chunk_update_neon,
     ttt_chunk_correct_neon,
