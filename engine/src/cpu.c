@@ -130,5 +130,6 @@ const ttt_kernels *ttt_kernels_select(unsigned max_isa)
     if (isa >= TTT_ISA_NEON)
         return &ttt_kernels_neon;
 #endif
+    (void)isa; /* other architectures (armhf, ...) have the scalar kernels alone */
     return &ttt_kernels_scalar;
 }

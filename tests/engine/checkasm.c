@@ -841,7 +841,8 @@ static int check_models(size_t D, const char **why)
 int main(void)
 {
     const ttt_isa isa = ttt_cpu_isa();
-#if defined(TTT_HAVE_X86) || defined(TTT_HAVE_AARCH64)
+    /* the SIMD tables of this architecture, then an end mark (none on
+     * armhf and others: the scalar checks below still run) */
     const struct {
         const ttt_kernels *k;
         const char *need;
@@ -853,12 +854,13 @@ int main(void)
         /* VNNI is not an ISA level of its own: ask the selection */
         { &ttt_kernels_avx512vnni, "AVX-512 VNNI",
           isa >= TTT_ISA_AVX512 && ttt_kernels_select(TTT_ISA_AVX512) == &ttt_kernels_avx512vnni },
-#else
+#elif defined(TTT_HAVE_AARCH64)
         { &ttt_kernels_neon, "NEON", isa >= TTT_ISA_NEON },
         { &ttt_kernels_neon_dotprod, "NEON dot product", isa >= TTT_ISA_NEON_DOTPROD },
 #endif
+        { NULL, NULL, 0 },
     };
-    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+    for (size_t i = 0; tables[i].k; i++) {
         const ttt_kernels *k = tables[i].k;
         static const char *names[] = { "absmax_bits", "quantize", "tgemm",
                                        "update_predict == scalar bit for bit",
@@ -889,7 +891,6 @@ int main(void)
         for (int c = 0; c < 3; c++)
             report(check_chunk(k, c), "%s %s", k->name, names[11 + c]);
     }
-#endif
 
     report(check_update_scalar(), "%s%s", "scalar update_predict: W - c f for decay 1, ",
            "W * decay - c f otherwise, p summed left to right");

@@ -94,16 +94,17 @@ void ttt_tpack_signed(const uint8_t *w, size_t wstride, size_t rows, size_t cols
 /*
  * tgemm: four rows against one token at a time, the token's 16 bytes loaded
  * once for the four rows. The rows are padded with weight 0 up to a multiple
- * of 64 columns and v is readable that far (kernels.h), so whole blocks of
- * 64 columns run with no tail: the padding of v multiplies 0. Per block,
+ * of 64 columns and v is readable that far (kernels.h), so the columns run
+ * in whole steps of 16 with no tail: the padding of v multiplies 0. Per
+ * block of up to 64,
  * SMLAL sums 8 products of at most 128 in each int16 lane (<= 1024), which
  * SADALP adds into int32. SMLAL issues on one pipe of a Cortex-A76 only, so
  * it bounds the kernel whatever the tiling: tokens are not tiled.
  */
-AI int32x4_t dot64(int32x4_t acc, const int8_t *w, const int8_t *v)
+AI int32x4_t dot16n(int N, int32x4_t acc, const int8_t *w, const int8_t *v)
 {
     int16x8_t s = vdupq_n_s16(0);
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < N; k++) {
         const int8x16_t wv = vld1q_s8(w + 16 * k), vv = vld1q_s8(v + 16 * k);
         s = vmlal_s8(s, vget_low_s8(wv), vget_low_s8(vv));
         s = vmlal_high_s8(s, wv, vv);
@@ -111,35 +112,50 @@ AI int32x4_t dot64(int32x4_t acc, const int8_t *w, const int8_t *v)
     return vpadalq_s16(acc, s);
 }
 
+/* the columns up to cols rounded up to 16 (the padding past them weighs 0):
+ * blocks of 64, then of 16 */
+AI int32x4_t dot(int32x4_t acc, const int8_t *w, const int8_t *v, size_t c16)
+{
+    size_t c = 0;
+    for (; c + 64 <= c16; c += 64)
+        acc = dot16n(4, acc, w + c, v + c);
+    for (; c < c16; c += 16)
+        acc = dot16n(1, acc, w + c, v + c);
+    return acc;
+}
+
 static void tgemm_neon(const uint8_t *packed, size_t rows, size_t cols, const int8_t *v, size_t vstride,
                        const int32_t *vsum, size_t ntok, int32_t *out, size_t ostride)
 {
     (void)vsum;
     const int8_t *w = (const int8_t *)packed;
-    const size_t ps = ttt_tpack_rows_size(1, cols);
+    const size_t ps = ttt_tpack_rows_size(1, cols), c16 = (cols + 15) / 16 * 16;
     size_t r = 0;
     for (; r + 4 <= rows; r += 4) {
         const int8_t *w0 = w + r * ps;
         for (size_t t = 0; t < ntok; t++) {
             const int8_t *vt = v + t * vstride;
             int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t c = 0; c < ps; c += 64) {
-                a0 = dot64(a0, w0 + c, vt + c);
-                a1 = dot64(a1, w0 + ps + c, vt + c);
-                a2 = dot64(a2, w0 + 2 * ps + c, vt + c);
-                a3 = dot64(a3, w0 + 3 * ps + c, vt + c);
+            size_t c = 0;
+            for (; c + 64 <= c16; c += 64) {
+                a0 = dot16n(4, a0, w0 + c, vt + c);
+                a1 = dot16n(4, a1, w0 + ps + c, vt + c);
+                a2 = dot16n(4, a2, w0 + 2 * ps + c, vt + c);
+                a3 = dot16n(4, a3, w0 + 3 * ps + c, vt + c);
+            }
+            for (; c < c16; c += 16) {
+                a0 = dot16n(1, a0, w0 + c, vt + c);
+                a1 = dot16n(1, a1, w0 + ps + c, vt + c);
+                a2 = dot16n(1, a2, w0 + 2 * ps + c, vt + c);
+                a3 = dot16n(1, a3, w0 + 3 * ps + c, vt + c);
             }
             /* pairwise adds: lane k is the sum of ak */
             vst1q_s32(out + t * ostride + r, vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3)));
         }
     }
     for (; r < rows; r++)
-        for (size_t t = 0; t < ntok; t++) {
-            int32x4_t a = vdupq_n_s32(0);
-            for (size_t c = 0; c < ps; c += 64)
-                a = dot64(a, w + r * ps + c, v + t * vstride + c);
-            out[t * ostride + r] = vaddvq_s32(a);
-        }
+        for (size_t t = 0; t < ntok; t++)
+            out[t * ostride + r] = vaddvq_s32(dot(vdupq_n_s32(0), w + r * ps, v + t * vstride, c16));
 }
 
 /*

@@ -15,17 +15,19 @@
  * SDOT adds four products of a row's weights (ttt_tpack_signed: -1, 0, 1)
  * and a token's bytes into each int32 lane: exact for any cols <= 65536.
  * The rows are padded with weight 0 to 64 columns and v is readable that
- * far (kernels.h), so whole 16-byte steps run with no tail. A tile is four
+ * far (kernels.h), so whole 16-byte steps up to cols rounded up to 16 run
+ * with no tail. A tile is four
  * rows by NT (1, 2) tokens: each load of weights serves NT tokens and each
  * load of a token four rows, 4 NT independent SDOT chains.
  */
-AI void tile(int NT, const int8_t *w, size_t ps, const int8_t *v, size_t vstride, int32_t *out, size_t ostride)
+AI void tile(int NT, const int8_t *w, size_t ps, size_t c16, const int8_t *v, size_t vstride, int32_t *out,
+             size_t ostride)
 {
     int32x4_t a[2][4];
     for (int t = 0; t < NT; t++)
         for (int r = 0; r < 4; r++)
             a[t][r] = vdupq_n_s32(0);
-    for (size_t c = 0; c < ps; c += 16) {
+    for (size_t c = 0; c < c16; c += 16) {
         int8x16_t wv[4];
         for (int r = 0; r < 4; r++)
             wv[r] = vld1q_s8(w + r * ps + c);
@@ -46,19 +48,19 @@ static void tgemm_dotprod(const uint8_t *packed, size_t rows, size_t cols, const
 {
     (void)vsum;
     const int8_t *w = (const int8_t *)packed;
-    const size_t ps = ttt_tpack_rows_size(1, cols);
+    const size_t ps = ttt_tpack_rows_size(1, cols), c16 = (cols + 15) / 16 * 16;
     size_t r = 0;
     for (; r + 4 <= rows; r += 4) {
         size_t t = 0;
         for (; t + 2 <= ntok; t += 2)
-            tile(2, w + r * ps, ps, v + t * vstride, vstride, out + t * ostride + r, ostride);
+            tile(2, w + r * ps, ps, c16, v + t * vstride, vstride, out + t * ostride + r, ostride);
         if (t < ntok)
-            tile(1, w + r * ps, ps, v + t * vstride, vstride, out + t * ostride + r, ostride);
+            tile(1, w + r * ps, ps, c16, v + t * vstride, vstride, out + t * ostride + r, ostride);
     }
     for (; r < rows; r++)
         for (size_t t = 0; t < ntok; t++) {
             int32x4_t a = vdupq_n_s32(0);
-            for (size_t c = 0; c < ps; c += 16)
+            for (size_t c = 0; c < c16; c += 16)
                 a = vdotq_s32(a, vld1q_s8(w + r * ps + c), vld1q_s8(v + t * vstride + c));
             out[t * ostride + r] = vaddvq_s32(a);
         }
