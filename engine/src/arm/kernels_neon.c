@@ -5,13 +5,13 @@
  * vectors run across independent sums, never along one), products are
  * rounded before they are added (the build sets -ffp-contract=off, and no
  * vfma/vmla is used), and tails that do not fill a vector run the scalar
- * arithmetic. Integer sums are exact, in any order.
+ * arithmetic, mostly by calling the scalar kernel on them. Integer sums are
+ * exact, in any order.
  *
  * The float kernels here also serve the dot-product table
  * (kernels_neon_dotprod.c), which only replaces the int8 products.
  */
 #include <arm_neon.h>
-#include <math.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -32,15 +32,9 @@ uint32_t ttt_absmax_bits_neon(const float *x, size_t n)
     }
     for (; i + 4 <= n; i += 4)
         m0 = vmaxq_u32(m0, vandq_u32(abs, vld1q_u32((const uint32_t *)(const void *)(x + i))));
-    uint32_t m = vmaxvq_u32(vmaxq_u32(vmaxq_u32(m0, m1), vmaxq_u32(m2, m3)));
-    for (; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &x[i], sizeof b);
-        b &= 0x7fffffffu;
-        if (b > m)
-            m = b;
-    }
-    return m;
+    const uint32_t m = vmaxvq_u32(vmaxq_u32(vmaxq_u32(m0, m1), vmaxq_u32(m2, m3)));
+    const uint32_t t = ttt_kernels_scalar.absmax_bits(x + i, n - i);
+    return m > t ? m : t;
 }
 
 /* FCVTNS rounds to nearest with ties to even, as lrintf does by default;
@@ -60,14 +54,7 @@ int32_t ttt_quantize_neon(const float *x, size_t n, float scale, int8_t *q)
         const int16x8_t cd = vcombine_s16(vqmovn_s32(c), vqmovn_s32(d));
         vst1q_s8(q + i, vcombine_s8(vqmovn_s16(ab), vqmovn_s16(cd)));
     }
-    int32_t total = vaddvq_s32(sum);
-    for (; i < n; i++) {
-        long v = lrintf(x[i] * scale);
-        v = v > 127 ? 127 : v < -127 ? -127 : v;
-        q[i] = (int8_t)v;
-        total += (int32_t)v;
-    }
-    return total;
+    return vaddvq_s32(sum) + ttt_kernels_scalar.quantize(x + i, n - i, scale, q + i);
 }
 
 void ttt_quantize_block_neon(const float *x, size_t n, size_t ntok, float floor, int8_t *q, size_t qstride,
@@ -269,8 +256,7 @@ void ttt_scale_i32_neon(const int32_t *a, size_t d, float s, float *f)
     size_t j = 0;
     for (; j + 4 <= d; j += 4)
         vst1q_f32(f + j, vmulq_f32(vcvtq_f32_s32(vld1q_s32(a + j)), sv));
-    for (; j < d; j++)
-        f[j] = (float)a[j] * s;
+    ttt_kernels_scalar.scale_i32(a + j, d - j, s, f + j);
 }
 
 int64_t ttt_sumsq_neon(const int32_t *a, size_t n)
@@ -282,10 +268,7 @@ int64_t ttt_sumsq_neon(const int32_t *a, size_t n)
         s0 = vmlal_s32(s0, vget_low_s32(x), vget_low_s32(x));
         s1 = vmlal_high_s32(s1, x, x);
     }
-    int64_t s = vaddvq_s64(vaddq_s64(s0, s1));
-    for (; i < n; i++)
-        s += (int64_t)a[i] * a[i];
-    return s;
+    return vaddvq_s64(vaddq_s64(s0, s1)) + ttt_kernels_scalar.sumsq(a + i, n - i);
 }
 
 /* mul then add, never fused: bit-identical to the scalar reference */
@@ -295,8 +278,7 @@ void ttt_residual_neon(const float *x, const int32_t *acc, size_t n, float g, fl
     size_t i = 0;
     for (; i + 4 <= n; i += 4)
         vst1q_f32(out + i, vaddq_f32(vld1q_f32(x + i), vmulq_f32(vcvtq_f32_s32(vld1q_s32(acc + i)), gv)));
-    for (; i < n; i++)
-        out[i] = x[i] + (float)acc[i] * g;
+    ttt_kernels_scalar.residual(x + i, acc + i, n - i, g, out + i);
 }
 
 static void tgemm_residual_neon(const uint8_t *packed, size_t rows, size_t cols, const int8_t *v,
