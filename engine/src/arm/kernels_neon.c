@@ -25,13 +25,13 @@ uint32_t ttt_absmax_bits_neon(const float *x, size_t n)
     size_t i = 0;
     /* with the sign cleared the patterns order like the floats */
     for (; i + 16 <= n; i += 16) {
-        m0 = vmaxq_u32(m0, vandq_u32(abs, vld1q_u32((const uint32_t *)(const void *)(x + i))));
-        m1 = vmaxq_u32(m1, vandq_u32(abs, vld1q_u32((const uint32_t *)(const void *)(x + i + 4))));
-        m2 = vmaxq_u32(m2, vandq_u32(abs, vld1q_u32((const uint32_t *)(const void *)(x + i + 8))));
-        m3 = vmaxq_u32(m3, vandq_u32(abs, vld1q_u32((const uint32_t *)(const void *)(x + i + 12))));
+        m0 = vmaxq_u32(m0, vandq_u32(abs, vreinterpretq_u32_f32(vld1q_f32(x + i))));
+        m1 = vmaxq_u32(m1, vandq_u32(abs, vreinterpretq_u32_f32(vld1q_f32(x + i + 4))));
+        m2 = vmaxq_u32(m2, vandq_u32(abs, vreinterpretq_u32_f32(vld1q_f32(x + i + 8))));
+        m3 = vmaxq_u32(m3, vandq_u32(abs, vreinterpretq_u32_f32(vld1q_f32(x + i + 12))));
     }
     for (; i + 4 <= n; i += 4)
-        m0 = vmaxq_u32(m0, vandq_u32(abs, vld1q_u32((const uint32_t *)(const void *)(x + i))));
+        m0 = vmaxq_u32(m0, vandq_u32(abs, vreinterpretq_u32_f32(vld1q_f32(x + i))));
     const uint32_t m = vmaxvq_u32(vmaxq_u32(vmaxq_u32(m0, m1), vmaxq_u32(m2, m3)));
     const uint32_t t = ttt_kernels_scalar.absmax_bits(x + i, n - i);
     return m > t ? m : t;
@@ -83,9 +83,8 @@ void ttt_tpack_signed(const uint8_t *w, size_t wstride, size_t rows, size_t cols
  * once for the four rows. The rows are padded with weight 0 up to a multiple
  * of 64 columns and v is readable that far (kernels.h), so the columns run
  * in whole steps of 16 with no tail: the padding of v multiplies 0. Per
- * block of up to 64,
- * SMLAL sums 8 products of at most 128 in each int16 lane (<= 1024), which
- * SADALP adds into int32. SMLAL issues on one pipe of a Cortex-A76 only, so
+ * block of up to 64, SMLAL sums 8 products of at most 128 in each int16
+ * lane (<= 1024), which SADALP adds into int32. SMLAL issues on one pipe of a Cortex-A76 only, so
  * it bounds the kernel whatever the tiling: tokens are not tiled.
  */
 AI int32x4_t dot16n(int N, int32x4_t acc, const int8_t *w, const int8_t *v)
