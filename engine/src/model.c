@@ -103,7 +103,8 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     const size_t d = cfg->state_dim ? cfg->state_dim : D / 4;
     if (D < 4 || D % 4 != 0 || D > TTT_MAX_HIDDEN_DIM || d < 1 || d > TTT_MAX_STATE_DIM)
         return TTT_ERR_INVALID_ARG;
-    if (!valid_lr(cfg->inner_lr) || cfg->max_isa > TTT_ISA_NEON_DOTPROD || !valid_objective(cfg))
+    if (!valid_lr(cfg->inner_lr) || cfg->max_isa > TTT_ISA_NEON_DOTPROD || cfg->dispatch > TTT_DISPATCH_ISA ||
+        !valid_objective(cfg))
         return TTT_ERR_INVALID_ARG;
 
     ttt_model *m = calloc(1, sizeof *m);
@@ -123,7 +124,6 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     m->ident = cfg->objective | (m->val_mag ? TTT_IDENT_MAGNITUDE : 0u) |
                (m->cfg.residual ? TTT_IDENT_RESIDUAL : 0u);
     m->nd = cfg->objective == TTT_OBJECTIVE_MULTIVIEW ? 2 * d : d;
-    m->k = ttt_kernels_select(cfg->max_isa);
     m->D = D;
     m->d = d;
     m->Dq = round_up(D, TTT_ALIGN);
@@ -139,6 +139,7 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
      * over the L1 and L2 sets instead of piling them into one */
     if (d >= TTT_CHUNK_MIN_D && m->ws % 1024 == 0)
         m->ws += TTT_ALIGN / sizeof(float);
+    m->k = ttt_kernels_dispatch(cfg->max_isa, cfg->dispatch == TTT_DISPATCH_MEASURE, D, d, m->nd, &m->kup);
     m->s_down = (float)sqrt(1.5 / (double)D);
     m->s_up = (float)sqrt(1.5 / (double)d);
 
@@ -147,7 +148,7 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     if ((err = alloc_array((void **)&down, m->nd, m->Dq)) ||
         (err = alloc_array((void **)&up, D, m->dq)) ||
         (err = alloc_array((void **)&m->down, m->k->tpack_size(m->nd, D), 1)) ||
-        (err = alloc_array((void **)&m->up, m->k->tpack_size(D, d), 1)) ||
+        (err = alloc_array((void **)&m->up, m->kup->tpack_size(D, d), 1)) ||
         (err = alloc_array((void **)&m->W, d, m->ws * sizeof(float))) ||
         (err = alloc_array((void **)&m->pend_c, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->pend_f, d, sizeof(float))) ||
@@ -184,7 +185,7 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     m->proj_hash = ttt_fnv1a64(h, down + d * m->Dq, (m->nd - d) * m->Dq);
     /* the kernels read their own layout of the same weights */
     m->k->tpack(down, m->Dq, m->nd, D, m->down);
-    m->k->tpack(up, m->dq, D, d, m->up);
+    m->kup->tpack(up, m->dq, D, d, m->up);
     ttt_aligned_free(down);
     ttt_aligned_free(up);
     *out = m;
