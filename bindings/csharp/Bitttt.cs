@@ -63,7 +63,7 @@ namespace BitTTT
     public struct Config
     {
         uint structSize;
-        public uint MaxIsa;     // ttt_isa: 0 auto, 1 scalar, 2 avx2, 3 avx512
+        public uint MaxIsa;     // ttt_isa: 0 auto, 1 scalar, 2 avx2, 3 avx512, 4 neon, 5 neon-dotprod
         UIntPtr hiddenDim;
         UIntPtr stateDim;
         public float InnerLr;

@@ -182,7 +182,7 @@ class Model {
         return st;
     }
 
-    /** "scalar", "avx2", "avx512" or "avx512-vnni". */
+    /** "scalar", "avx2", "avx512", "avx512-vnni", "neon" or "neon-dotprod". */
     get kernelName() { return c.get_kernel_name(this._live()); }
 
     /** ttt_state_save() into a new Uint8Array of exactly ttt_state_size() bytes. */

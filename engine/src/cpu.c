@@ -1,6 +1,6 @@
 /*
  * CPU feature detection and the ISA override: the only place that knows
- * about cpuid, XGETBV and TTT_FORCE_ISA.
+ * about cpuid, XGETBV, the aarch64 HWCAPs and TTT_FORCE_ISA.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,14 +47,49 @@ static unsigned detect(int *vnni)
 }
 #endif
 
+#if defined(TTT_HAVE_AARCH64)
+#if defined(__linux__)
+#include <sys/auxv.h>
+/* the bits of <asm/hwcap.h>, fixed by the kernel ABI; older headers lack DP */
+#define TTT_HWCAP_ASIMD (1ul << 1)
+#define TTT_HWCAP_ASIMDDP (1ul << 20)
+#endif
+
+static unsigned detect_aarch64(void)
+{
+#if defined(__linux__)
+    const unsigned long hw = getauxval(AT_HWCAP);
+    if (!(hw & TTT_HWCAP_ASIMD))
+        return TTT_ISA_SCALAR;
+    return hw & TTT_HWCAP_ASIMDDP ? TTT_ISA_NEON_DOTPROD : TTT_ISA_NEON;
+#else
+    return TTT_ISA_NEON; /* Advanced SIMD is part of every aarch64 CPU */
+#endif
+}
+#endif
+
+/* isa limited by cap; a cap naming another architecture's level (an x86
+ * level on aarch64 or the reverse) leaves isa as it is */
+static unsigned apply_cap(unsigned isa, unsigned cap)
+{
+    const int arm_cap = cap >= TTT_ISA_NEON, arm_isa = isa >= TTT_ISA_NEON;
+    if (cap == TTT_ISA_AUTO || cap >= isa)
+        return isa;
+    return cap == TTT_ISA_SCALAR || arm_cap == arm_isa ? cap : isa;
+}
+
 static unsigned g_isa = TTT_ISA_SCALAR;
+#if defined(TTT_HAVE_X86)
 static int g_vnni;
+#endif
 static ttt_once g_once = TTT_ONCE_INIT;
 
 static void init_isa(void)
 {
 #if defined(TTT_HAVE_X86)
     g_isa = detect(&g_vnni);
+#elif defined(TTT_HAVE_AARCH64)
+    g_isa = detect_aarch64();
 #endif
     /* like libjpeg-turbo's JSIMD_FORCE*: a cap for tests and for users who
      * need to rule the SIMD paths out; it can lower the level, never raise it */
@@ -67,8 +102,11 @@ static void init_isa(void)
             cap = TTT_ISA_AVX2;
         else if (!strcmp(force, "avx512"))
             cap = TTT_ISA_AVX512;
-        if (cap < g_isa)
-            g_isa = cap;
+        else if (!strcmp(force, "neon"))
+            cap = TTT_ISA_NEON;
+        else if (!strcmp(force, "neon-dotprod"))
+            cap = TTT_ISA_NEON_DOTPROD;
+        g_isa = apply_cap(g_isa, cap);
     }
 }
 
@@ -80,9 +118,7 @@ ttt_isa ttt_cpu_isa(void)
 
 size_t ttt_kernels_candidates(unsigned max_isa, const ttt_kernels **out)
 {
-    unsigned isa = ttt_cpu_isa();
-    if (max_isa != TTT_ISA_AUTO && max_isa < isa)
-        isa = max_isa;
+    const unsigned isa = apply_cap(ttt_cpu_isa(), max_isa);
     size_t n = 0;
     out[n++] = &ttt_kernels_scalar;
 #if defined(TTT_HAVE_X86)
@@ -93,6 +129,13 @@ size_t ttt_kernels_candidates(unsigned max_isa, const ttt_kernels **out)
         if (g_vnni)
             out[n++] = &ttt_kernels_avx512vnni;
     }
+#elif defined(TTT_HAVE_AARCH64)
+    if (isa >= TTT_ISA_NEON)
+        out[n++] = &ttt_kernels_neon;
+    if (isa >= TTT_ISA_NEON_DOTPROD)
+        out[n++] = &ttt_kernels_neon_dotprod;
+#else
+    (void)isa; /* other architectures (armhf, ...) have the scalar kernels alone */
 #endif
     return n;
 }

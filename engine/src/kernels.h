@@ -150,6 +150,28 @@ float ttt_error_avx2(const float *p, const float *tg, size_t d, float r, float *
 extern const ttt_kernels ttt_kernels_avx512;
 extern const ttt_kernels ttt_kernels_avx512vnni;
 #endif
+#if defined(TTT_HAVE_AARCH64)
+extern const ttt_kernels ttt_kernels_neon;
+extern const ttt_kernels ttt_kernels_neon_dotprod;
+/* the NEON kernels the dot-product table shares (no int8 products in
+ * them), and the packed layout both read (the weights as int8 -1/0/1) */
+void ttt_tpack_signed(const uint8_t *w, size_t wstride, size_t rows, size_t cols, uint8_t *packed);
+uint32_t ttt_absmax_bits_neon(const float *x, size_t n);
+int32_t ttt_quantize_neon(const float *x, size_t n, float scale, int8_t *q);
+void ttt_quantize_block_neon(const float *x, size_t n, size_t ntok, float floor, int8_t *q, size_t qstride,
+                             int32_t *qsum, float *mx);
+void ttt_update_predict_neon(float *Wt, size_t d, size_t ws, const float *c, const float *fo, float decay,
+                             const float *fn, float *p);
+float ttt_error_neon(const float *p, const float *tg, size_t d, float r, float *c, uint32_t *pmax);
+void ttt_scale_i32_neon(const int32_t *a, size_t d, float s, float *f);
+int64_t ttt_sumsq_neon(const int32_t *a, size_t n);
+void ttt_residual_neon(const float *x, const int32_t *acc, size_t n, float g, float *out);
+void ttt_chunk_predict_neon(const float *Wt, size_t d, size_t ws, const float *X, size_t xs, size_t n, float *P);
+void ttt_chunk_update_neon(float *Wt, size_t d, size_t ws, const float *C, const float *K, size_t cs, size_t n,
+                           float decay);
+void ttt_chunk_correct_neon(float *p, size_t d, const float *C, const float *K, size_t cs, size_t n,
+                            const float *x, float decay);
+#endif
 
 /* cpu.c. The tables this CPU runs under an ISA cap (TTT_ISA_*) and the
  * TTT_FORCE_ISA environment variable, lowest first, into out (room for

@@ -103,7 +103,7 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     const size_t d = cfg->state_dim ? cfg->state_dim : D / 4;
     if (D < 4 || D % 4 != 0 || D > TTT_MAX_HIDDEN_DIM || d < 1 || d > TTT_MAX_STATE_DIM)
         return TTT_ERR_INVALID_ARG;
-    if (!valid_lr(cfg->inner_lr) || cfg->max_isa > TTT_ISA_AVX512 || cfg->dispatch > TTT_DISPATCH_ISA ||
+    if (!valid_lr(cfg->inner_lr) || cfg->max_isa > TTT_ISA_NEON_DOTPROD || cfg->dispatch > TTT_DISPATCH_ISA ||
         !valid_objective(cfg))
         return TTT_ERR_INVALID_ARG;
 

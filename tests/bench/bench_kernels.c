@@ -7,6 +7,11 @@
  * what the caches do.
  *
  *   bench_kernels [D ...]      (default: 128 1024; d = D / 4)
+ *   bench_kernels --once ISA D KERNEL REPS
+ *       no timing: REPS calls of kernel number KERNEL (the order of the
+ *       table printed; one past the last: the forward) of ISA (a ttt_isa
+ *       value), for counting instructions
+ *       under an emulator (cross/count-aarch64.sh)
  *
  * Times are ns per token, the best of several runs: the lower bound that is
  * stable on a shared machine.
@@ -259,6 +264,34 @@ static int bench(size_t D)
 
 int main(int argc, char **argv)
 {
+    if (argc == 6 && !strcmp(argv[1], "--once")) {
+        const unsigned isa = (unsigned)atoi(argv[2]);
+        const size_t D = (size_t)atol(argv[3]);
+        const int w = atoi(argv[4]);
+        const long reps = atol(argv[5]);
+        ttt_config cfg;
+        ttt_config_default(&cfg);
+        cfg.hidden_dim = D;
+        cfg.max_isa = isa;
+        cfg.dispatch = TTT_DISPATCH_ISA; /* the table whole, as counted */
+        ttt_model *m = NULL;
+        if (D < 4 || D % 4 || D / 4 >= TTT_CHUNK_MIN_D || w < 0 || w > K_COUNT ||
+            ttt_create_ex(&cfg, &m) != TTT_OK)
+            return 2;
+        const ttt_kernels *k = ttt_kernels_select(isa);
+        bufs b;
+        setup(&b, k, k, D);
+        for (long i = 0; i < reps; i++) {
+            if (w == K_COUNT) /* one past the kernels: the whole forward */
+                ttt_forward(m, b.x, NTOK, b.out);
+            else
+                run_kernel(k, &b, w);
+        }
+        printf("%s %s\n", k->name, w == K_COUNT ? "forward (whole)" : k_names[w]);
+        teardown(&b);
+        ttt_destroy(m);
+        return 0;
+    }
     size_t dims[16] = { 128, 1024 };
     size_t nd = 2;
     if (argc > 1) {

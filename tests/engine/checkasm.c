@@ -896,19 +896,26 @@ static int check_models(size_t D, const char **why)
 int main(void)
 {
     const ttt_isa isa = ttt_cpu_isa();
-#if defined(TTT_HAVE_X86)
+    /* the SIMD tables of this architecture, then an end mark (none on
+     * armhf and others: the scalar checks below still run) */
     const struct {
         const ttt_kernels *k;
-        ttt_isa need;
+        const char *need;
         int avail;
     } tables[] = {
-        { &ttt_kernels_avx2, TTT_ISA_AVX2, isa >= TTT_ISA_AVX2 },
-        { &ttt_kernels_avx512, TTT_ISA_AVX512, isa >= TTT_ISA_AVX512 },
+#if defined(TTT_HAVE_X86)
+        { &ttt_kernels_avx2, "AVX2", isa >= TTT_ISA_AVX2 },
+        { &ttt_kernels_avx512, "AVX-512", isa >= TTT_ISA_AVX512 },
         /* VNNI is not an ISA level of its own: ask the selection */
-        { &ttt_kernels_avx512vnni, TTT_ISA_AVX512,
+        { &ttt_kernels_avx512vnni, "AVX-512 VNNI",
           isa >= TTT_ISA_AVX512 && ttt_kernels_select(TTT_ISA_AVX512) == &ttt_kernels_avx512vnni },
+#elif defined(TTT_HAVE_AARCH64)
+        { &ttt_kernels_neon, "NEON", isa >= TTT_ISA_NEON },
+        { &ttt_kernels_neon_dotprod, "NEON dot product", isa >= TTT_ISA_NEON_DOTPROD },
+#endif
+        { NULL, NULL, 0 },
     };
-    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+    for (size_t i = 0; tables[i].k; i++) {
         const ttt_kernels *k = tables[i].k;
         static const char *names[] = { "absmax_bits", "quantize", "tgemm",
                                        "update_predict == scalar bit for bit",
@@ -920,8 +927,7 @@ int main(void)
                                        "chunk_correct == scalar bit for bit" };
         if (!tables[i].avail) {
             for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
-                printf("ok %d - %s %s # SKIP no %s on this CPU\n", ++g_n, k->name, names[j],
-                       tables[i].need == TTT_ISA_AVX2 ? "AVX2" : i == 2 ? "AVX-512 VNNI" : "AVX-512");
+                printf("ok %d - %s %s # SKIP no %s on this CPU\n", ++g_n, k->name, names[j], tables[i].need);
             continue;
         }
         g_rng = 0x5eed0000u + i; /* each table sees the same cases */
@@ -940,7 +946,6 @@ int main(void)
         for (int c = 0; c < 3; c++)
             report(check_chunk(k, c), "%s %s", k->name, names[11 + c]);
     }
-#endif
 
     report(check_update_scalar(), "%s%s", "scalar update_predict: W - c f for decay 1, ",
            "W * decay - c f otherwise, p summed left to right");
@@ -954,11 +959,16 @@ int main(void)
            " the scalar kernels");
     ttt_destroy(m);
     m = NULL;
-    const char *want = isa >= TTT_ISA_AVX512 ? "avx512" : isa >= TTT_ISA_AVX2 ? "avx2" : "scalar";
+    const char *want = isa >= TTT_ISA_NEON_DOTPROD ? "neon-dotprod"
+                       : isa >= TTT_ISA_NEON                 ? "neon"
+                       : isa >= TTT_ISA_AVX512               ? "avx512"
+                       : isa >= TTT_ISA_AVX2                 ? "avx2"
+                                                             : "scalar";
     const int ok2 = make_model(64, TTT_ISA_AUTO, &m) == TTT_OK;
-    /* "avx512" is a prefix of "avx512-vnni" */
-    report(ok2 && strncmp(ttt_get_kernel_name(m), want, strlen(want)) == 0, "AUTO selects %s%s", want,
-           " kernels");
+    /* "avx512" is a prefix of "avx512-vnni"; "neon" must not match "neon-dotprod" */
+    report(ok2 && strncmp(ttt_get_kernel_name(m), want, strlen(want)) == 0 &&
+               (isa < TTT_ISA_NEON || strcmp(ttt_get_kernel_name(m), want) == 0),
+           "AUTO selects %s%s", want, " kernels");
     ttt_destroy(m);
 
     static const size_t Ds[] = { 4, 12, 64, 132, 256 };

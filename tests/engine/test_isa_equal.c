@@ -153,8 +153,13 @@ static int run_case(const isa_case *c, unsigned isa, size_t T, char *kname, size
  * those the CPU runs up to best */
 static int names_ok(const char *kn, ttt_isa best)
 {
+#if defined(__aarch64__)
+    static const char *tables[] = { "scalar", "neon", "neon-dotprod" };
+    const size_t ntab = best >= TTT_ISA_NEON_DOTPROD ? 3 : best >= TTT_ISA_NEON ? 2 : 1;
+#else
     static const char *tables[] = { "scalar", "avx2", "avx512", "avx512-vnni" };
     const size_t ntab = best >= TTT_ISA_AVX512 ? 4 : best >= TTT_ISA_AVX2 ? 2 : 1;
+#endif
     char buf[512];
     snprintf(buf, sizeof buf, "%s", kn);
     int words = 0;
@@ -178,7 +183,7 @@ int main(void)
     const char *small = getenv("TTT_TEST_SMALL");
     const size_t T = small && *small && strcmp(small, "0") != 0 ? 150 : 600;
     const ttt_isa best = ttt_cpu_isa();
-    static const char *isa_names[] = { "auto", "scalar", "avx2", "avx512" };
+    static const char *isa_names[] = { "auto", "scalar", "avx2", "avx512", "neon", "neon-dotprod" };
     printf("# CPU ISA %s, %zu tokens per case\n", isa_names[best], T);
 
     /* the kernel set AUTO picks names the CPU's level (and VNNI) */
@@ -188,6 +193,9 @@ int main(void)
         want = __builtin_cpu_supports("avx512vnni") ? "avx512-vnni" : "avx512";
     else if (best >= TTT_ISA_AVX2)
         want = "avx2";
+#elif defined(__aarch64__)
+    if (best >= TTT_ISA_NEON)
+        want = best >= TTT_ISA_NEON_DOTPROD ? "neon-dotprod" : "neon";
 #endif
     /* by ISA: that table whole; measured or mixed: "slot=table ..." with
      * tables the CPU runs */
@@ -203,7 +211,19 @@ int main(void)
         ttt_destroy(m);
     }
 
-    for (unsigned isa = TTT_ISA_AVX2; isa <= TTT_ISA_AVX512; isa++) {
+    /* an outside statement of what the (emulated) CPU has, so that a wrong
+     * detection fails: cross/test-aarch64.sh sets it per qemu CPU */
+    const char *expect = getenv("TTT_EXPECT_ISA");
+    if (expect && *expect)
+        tap_ok(strcmp(isa_names[best], expect) == 0, "the CPU's ISA is %s (detected %s)", expect,
+               isa_names[best]);
+
+#if defined(__aarch64__)
+    const unsigned first = TTT_ISA_NEON, last = TTT_ISA_NEON_DOTPROD;
+#else
+    const unsigned first = TTT_ISA_AVX2, last = TTT_ISA_AVX512;
+#endif
+    for (unsigned isa = first; isa <= last; isa++) {
         if (isa > (unsigned)best) {
             char why[64];
             snprintf(why, sizeof why, "no %s on this CPU", isa_names[isa]);

@@ -57,12 +57,19 @@ typedef enum ttt_error {
     TTT_ERR_BUFFER_SMALL = -8 /**< caller's buffer too small; size reported */
 } ttt_error;
 
-/** Instruction set levels for the kernels, lowest first. */
+/**
+ * Instruction set levels for the kernels, lowest first within each
+ * architecture (x86-64: AVX2 < AVX512; aarch64: NEON < NEON_DOTPROD). A cap
+ * naming another architecture's level does not limit this one; SCALAR caps
+ * every architecture.
+ */
 typedef enum ttt_isa {
-    TTT_ISA_AUTO = 0,   /**< best the CPU supports (the default) */
-    TTT_ISA_SCALAR = 1, /**< portable C, the reference */
-    TTT_ISA_AVX2 = 2,   /**< AVX2 + FMA */
-    TTT_ISA_AVX512 = 3  /**< AVX-512 F/BW/VL, with VNNI when present */
+    TTT_ISA_AUTO = 0,        /**< best the CPU supports (the default) */
+    TTT_ISA_SCALAR = 1,      /**< portable C, the reference */
+    TTT_ISA_AVX2 = 2,        /**< AVX2 + FMA */
+    TTT_ISA_AVX512 = 3,      /**< AVX-512 F/BW/VL, with VNNI when present */
+    TTT_ISA_NEON = 4,        /**< aarch64 Advanced SIMD (Armv8.0, every aarch64 CPU) */
+    TTT_ISA_NEON_DOTPROD = 5 /**< aarch64 Advanced SIMD with SDOT/UDOT (Armv8.2 dotprod) */
 } ttt_isa;
 
 /** Limits on the shape; larger values are rejected with TTT_ERR_INVALID_ARG. */
@@ -223,7 +230,7 @@ TTT_API int ttt_get_stats(const ttt_model *model, ttt_stats *stats);
 
 /**
  * Name of the kernels in use: one table's name ("scalar", "avx2", "avx512",
- * "avx512-vnni") when every kernel comes from it, else the choice per slot,
+ * "avx512-vnni", "neon", "neon-dotprod") when every kernel comes from it, else the choice per slot,
  * e.g. "quantize_block=avx512 tgemm=avx512-vnni tgemm_residual=avx2 ...".
  * The string is static (lives for the process); "none" for NULL.
  */
@@ -231,7 +238,8 @@ TTT_API const char *ttt_get_kernel_name(const ttt_model *model);
 
 /**
  * Best ISA this CPU and OS support, after the TTT_FORCE_ISA environment
- * variable (scalar|avx2|avx512) is applied as a cap. Thread-safe.
+ * variable (scalar|avx2|avx512|neon|neon-dotprod) is applied as a cap.
+ * Thread-safe.
  */
 TTT_API ttt_isa ttt_cpu_isa(void);
 

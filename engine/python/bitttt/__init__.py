@@ -49,7 +49,7 @@ ERR_MISMATCH = -7
 ERR_BUFFER_SMALL = -8
 
 # ttt_isa
-ISA_NAMES = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3}
+ISA_NAMES = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "neon": 4, "neon-dotprod": 5}
 _ISA_BY_VALUE = {v: k for k, v in ISA_NAMES.items()}
 
 
@@ -187,7 +187,8 @@ def version():
 
 
 def cpu_isa():
-    """Best ISA of this CPU after TTT_FORCE_ISA: "scalar", "avx2" or "avx512"."""
+    """Best ISA of this CPU after TTT_FORCE_ISA: "scalar", "avx2", "avx512",
+    "neon" or "neon-dotprod"."""
     return _ISA_BY_VALUE.get(_lib.ttt_cpu_isa(), "unknown")
 
 
