@@ -386,6 +386,234 @@ static void test_files(void)
     ttt_destroy(m);
 }
 
+/* ---- the engine's writer, and the hash a state records ---- */
+
+static uint64_t le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static float le_f32(const unsigned char *p)
+{
+    const uint32_t b = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+/* SPEC "Projections", written here from the text: splitmix64 per matrix */
+static signed char *draw(uint64_t seed, unsigned matrix, size_t rows, size_t cols)
+{
+    signed char *w = malloc(rows * cols);
+    uint64_t st = seed ^ ((uint64_t)(matrix + 1) * UINT64_C(0xD1B54A32D192ED03));
+    for (size_t i = 0; i < rows * cols; i++) {
+        uint64_t z = (st += UINT64_C(0x9E3779B97F4A7C15));
+        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+        z ^= z >> 31;
+        w[i] = (signed char)((((z >> 32) * 3) >> 32) - 1);
+    }
+    return w;
+}
+
+static size_t read_file(const char *path, unsigned char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    const size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+/* The data of a saved file holds each tensor where its header says: found
+ * by name in the JSON text (the engine's own parser is not asked). */
+static const unsigned char *tensor_at(const unsigned char *file, const char *name)
+{
+    static char key[64];
+    const size_t n = (size_t)le64(file);
+    snprintf(key, sizeof key, "\"%s\":{", name);
+    char *hdr = malloc(n + 1);
+    memcpy(hdr, file + 8, n);
+    hdr[n] = 0;
+    const char *at = strstr(hdr, key);
+    const char *offs = at ? strstr(at, "\"data_offsets\":[") : NULL;
+    const unsigned char *p = offs ? file + 8 + n + strtoul(offs + 16, NULL, 10) : NULL;
+    free(hdr);
+    return p;
+}
+
+static void test_save(void)
+{
+    static unsigned char f[MAXF], g[MAXF];
+    static float in[NTOK * 16], a[NTOK * 16], b[NTOK * 16];
+    const char *path = "test_weights_save.safetensors";
+    const size_t D = 16, d = 4;
+    test_fill(in, NTOK * D);
+    static const struct {
+        uint32_t objective, norm;
+        int residual;
+        const char *meta;
+    } kinds[] = {
+        {TTT_OBJECTIVE_RECONSTRUCT, TTT_FEATURE_NORM_AUTO, 0, "\"objective\":\"reconstruct\",\"feature_norm\":\"l2\",\"residual\":\"0\""},
+        {TTT_OBJECTIVE_MULTIVIEW, TTT_FEATURE_NORM_NONE, 1, "\"objective\":\"multiview\",\"feature_norm\":\"none\",\"residual\":\"1\""},
+        {TTT_OBJECTIVE_NEXT, TTT_FEATURE_NORM_AUTO, 0, "\"objective\":\"next\",\"feature_norm\":\"none\",\"residual\":\"0\""},
+    };
+    for (size_t k = 0; k < 3; k++) {
+        ttt_model *m = make(D, d, kinds[k].objective, kinds[k].norm, kinds[k].residual);
+        tap_ok(ttt_save_weights(m, path, "sensor set \"A\"\n, caf\xc3\xa9") == TTT_OK, "%s: seed-drawn model saved", kinds[k].meta);
+        const size_t n = read_file(path, f, sizeof f);
+        const size_t hn = (size_t)le64(f);
+        const int mv = kinds[k].objective == TTT_OBJECTIVE_MULTIVIEW;
+        const size_t want = 8 + hn + (mv ? 3 : 2) * D * d + (mv ? 12 : 8);
+        char *hdr = malloc(hn + 1);
+        memcpy(hdr, f + 8, hn);
+        hdr[hn] = 0;
+        tap_ok(n == want && hn % 8 == 0, "  size %zu = 8 + header %zu (8-aligned) + tensors", n, hn);
+        tap_ok(strstr(hdr, kinds[k].meta) && strstr(hdr, "\"format\":\"bitttt-weights\"") &&
+               strstr(hdr, "\"format_version\":\"1\"") && strstr(hdr, "\"hidden_dim\":\"16\"") &&
+               strstr(hdr, "\"state_dim\":\"4\"") &&
+               strstr(hdr, "\"training_data\":\"sensor set \\\"A\\\"\\n, caf\xc3\xa9\""),
+               "  metadata as SPEC says, the text escaped");
+        free(hdr);
+        signed char *dn = draw(TTT_DEFAULT_SEED, 0, d, D), *up = draw(TTT_DEFAULT_SEED, 1, D, d);
+        signed char *dv = draw(TTT_DEFAULT_SEED, 2, d, D);
+        const unsigned char *pd = tensor_at(f, "down"), *pu = tensor_at(f, "up"), *pv = tensor_at(f, "down_v");
+        const unsigned char *sd = tensor_at(f, "down_scale"), *su = tensor_at(f, "up_scale");
+        const unsigned char *sv = tensor_at(f, "down_v_scale");
+        tap_ok(pd && pu && !memcmp(pd, dn, d * D) && !memcmp(pu, up, D * d) &&
+               (mv ? pv && !memcmp(pv, dv, d * D) : !pv), "  the tensors are the SPEC's seed-drawn matrices");
+        tap_ok(sd && su && le_f32(sd) == (float)sqrt(1.5 / 16) && le_f32(su) == (float)sqrt(1.5 / 4) &&
+               (mv ? sv && le_f32(sv) == (float)sqrt(1.5 / 16) : !sv), "  and scales");
+        free(dn);
+        free(up);
+        free(dv);
+
+        /* an export is the same layer: into a model of another seed, the
+         * outputs are the exporter's bit for bit */
+        ttt_config c;
+        ttt_config_default(&c);
+        ttt_get_config(m, &c);
+        c.seed = 12345;
+        ttt_model *other, *twin;
+        ttt_create_ex(&c, &other);
+        ttt_forward(other, in, NTOK, b);
+        tap_ok(ttt_load_weights(other, path) == TTT_OK, "  loads into a model of another seed");
+        ttt_forward(m, in, NTOK, a);
+        ttt_forward(other, in, NTOK, b);
+        tap_ok(!memcmp(a, b, NTOK * D * sizeof *a), "  which then computes the exporter's outputs exactly");
+        /* saving a loaded model writes its file back */
+        tap_ok(ttt_save_weights(other, path, "sensor set \"A\"\n, caf\xc3\xa9") == TTT_OK &&
+               read_file(path, g, sizeof g) == n && !memcmp(f, g, n), "  saving the loaded model gives the same bytes");
+        /* a state from the exporter loads where the seed agrees too */
+        c.seed = TTT_DEFAULT_SEED;
+        ttt_create_ex(&c, &twin);
+        static unsigned char st[8192];
+        const size_t sn = state_of(m, st, sizeof st);
+        tap_ok(ttt_load_weights(twin, path) == TTT_OK && ttt_state_load(twin, st, sn) == TTT_OK,
+               "  its state loads into a model with the exported weights");
+        ttt_destroy(twin);
+        ttt_destroy(other);
+        ttt_destroy(m);
+    }
+
+    ttt_model *m = make_base();
+    tap_ok(ttt_save_weights(m, path, NULL) == TTT_OK && read_file(path, f, sizeof f) > 8 &&
+           strstr((const char *)f + 8, "\"training_data\":\"\""), "NULL training_data saves \"\"");
+    tap_ok(ttt_save_weights(m, path, "bad \xff text") == TTT_ERR_INVALID_ARG, "non-UTF-8 training_data: TTT_ERR_INVALID_ARG");
+    tap_ok(ttt_save_weights(m, "no/such/dir/w.safetensors", "x") == TTT_ERR_IO, "an unwritable path: TTT_ERR_IO");
+    tap_ok(ttt_save_weights(m, NULL, "x") == TTT_ERR_INVALID_ARG && ttt_save_weights(NULL, path, "x") == TTT_ERR_INVALID_ARG &&
+           ttt_save_weights(m, "", "x") == TTT_ERR_INVALID_ARG, "NULL model, NULL or empty path: TTT_ERR_INVALID_ARG");
+    /* a loaded hand-made file saves back its tensors */
+    const size_t n = assemble(g, base_json, 0, base_data, BASE_DATA);
+    tap_ok(ttt_load_weights_mem(m, g, n) == TTT_OK && ttt_save_weights(m, path, "hand-made") == TTT_OK &&
+           read_file(path, f, sizeof f) && tensor_at(f, "down") && !memcmp(tensor_at(f, "down"), base_data, 32) &&
+           !memcmp(tensor_at(f, "up"), base_data + 32, 32) && le_f32(tensor_at(f, "down_scale")) == 0.5f &&
+           le_f32(tensor_at(f, "up_scale")) == 0.25f, "a loaded file saves back its tensors and scales");
+    remove(path);
+    ttt_destroy(m);
+}
+
+/* FNV-1a 64 written here from its definition */
+static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
+{
+    while (n--) {
+        h ^= *p++;
+        h *= 1099511628211u;
+    }
+    return h;
+}
+
+/* SPEC "Projection hash": the padded biased rows, then the scales when
+ * they are not the seed-drawn ones */
+static uint64_t spec_hash(const unsigned char *data, int scales)
+{
+    unsigned char row[64];
+    uint64_t h = 14695981039346656037u;
+    for (int r = 0; r < SD; r++) { /* down: 4 rows of 8, padded to 64 */
+        memset(row, 1, 64);
+        for (int c = 0; c < HD; c++)
+            row[c] = (unsigned char)(data[r * HD + c] + 1);
+        h = fnv(h, row, 64);
+    }
+    for (int r = 0; r < HD; r++) { /* up: 8 rows of 4, padded to 64 */
+        memset(row, 1, 64);
+        for (int c = 0; c < SD; c++)
+            row[c] = (unsigned char)(data[32 + r * SD + c] + 1);
+        h = fnv(h, row, 64);
+    }
+    return scales ? fnv(h, data + 64, 8) : h;
+}
+
+static void test_state_hash(void)
+{
+    static unsigned char f[MAXF], data2[BASE_DATA], data3[BASE_DATA], st[4096], st2[4096];
+    static float in[NTOK * HD], a[NTOK * HD], b[NTOK * HD];
+    test_fill(in, NTOK * HD);
+    ttt_model *m1 = make_base(), *m1b = make_base(), *m2 = make_base(), *m3 = make_base(), *seeded = make_base();
+    memcpy(data2, base_data, BASE_DATA);
+    data2[17] = (unsigned char)(data2[17] == 1 ? 0 : 1); /* one weight differs */
+    memcpy(data3, base_data, BASE_DATA);
+    put_f32(data3 + 68, 0.375f); /* only a scale differs */
+    tap_ok(ttt_load_weights_mem(m1, f, assemble(f, base_json, 0, base_data, BASE_DATA)) == TTT_OK &&
+           ttt_load_weights_mem(m1b, f, assemble(f, base_json, 0, base_data, BASE_DATA)) == TTT_OK &&
+           ttt_load_weights_mem(m2, f, assemble(f, base_json, 0, data2, BASE_DATA)) == TTT_OK &&
+           ttt_load_weights_mem(m3, f, assemble(f, base_json, 0, data3, BASE_DATA)) == TTT_OK,
+           "four models load three weight files");
+    ttt_forward(m1, in, NTOK, a);
+    const size_t n = state_of(m1, st, sizeof st);
+    tap_ok(n > 40 && le64(st + 32) == spec_hash(base_data, 1), "the state records the SPEC's hash of the loaded weights");
+    const size_t ns = state_of(seeded, st2, sizeof st2);
+    tap_ok(le64(st + 32) != le64(st2 + 32), "which is not the seed-drawn hash");
+    int rc = ttt_state_load(m2, st, n);
+    tap_ok(rc == TTT_ERR_MISMATCH, "into other weights (one entry differs): %s", ttt_strerror(rc));
+    rc = ttt_state_load(m3, st, n);
+    tap_ok(rc == TTT_ERR_MISMATCH, "into other scales: %s", ttt_strerror(rc));
+    rc = ttt_state_load(seeded, st, n);
+    tap_ok(rc == TTT_ERR_MISMATCH, "into the seed-drawn model: %s", ttt_strerror(rc));
+    rc = ttt_state_load(m1, st2, ns);
+    tap_ok(rc == TTT_ERR_MISMATCH, "a seed-drawn state into loaded weights: %s", ttt_strerror(rc));
+    tap_ok(ttt_state_load(m1b, st, n) == TTT_OK, "into the same weights it loads");
+    ttt_forward(m1, in, NTOK, a);
+    ttt_forward(m1b, in, NTOK, b);
+    tap_ok(!memcmp(a, b, sizeof a), "and continues exactly like the model that learned it");
+    /* loading the weights again forgets what was learned */
+    ttt_load_weights_mem(m1b, f, assemble(f, base_json, 0, base_data, BASE_DATA));
+    const size_t n2 = state_of(m1b, st2, sizeof st2);
+    int zero = n2 == n;
+    for (size_t i = 64; zero && i < n2 - 8; i++)
+        zero = st2[i] == 0;
+    tap_ok(zero && le64(st2 + 40) == 0, "a load resets W and the counters");
+    ttt_destroy(m1);
+    ttt_destroy(m1b);
+    ttt_destroy(m2);
+    ttt_destroy(m3);
+    ttt_destroy(seeded);
+}
+
 int main(void)
 {
     init_base();
@@ -402,6 +630,8 @@ int main(void)
     test_multiview();
     test_effect();
     test_files();
+    test_save();
+    test_state_hash();
     tap_ok(!edit_missed, "every edit found its pattern (%d missed)", edit_missed);
     return tap_done();
 }
