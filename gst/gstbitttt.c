@@ -33,6 +33,8 @@
  * #GstBitTTT:forget and #GstBitTTT:residual choose what the memory learns
  * (docs/MEMORY.md). With #GstBitTTT:anomaly the surprises are also turned
  * into anomaly scores in [0, 1] (docs/SPEC.md, "Anomaly score").
+ * #GstBitTTT:weights-location replaces the seed-drawn projections with
+ * those of a weight file, for example trained offline (docs/TRAINING.md).
  *
  * ## Example launch lines
  * |[
@@ -40,6 +42,9 @@
  * ]|
  * |[
  * gst-launch-1.0 -m filesrc location=tokens.f32 blocksize=12800 ! other/tensors,format=static,num_tensors=1,types=float32,dimensions=(string)64:50,framerate=(fraction)0/1 ! bitttt state-location=model.state ! fakesink
+ * ]|
+ * |[
+ * gst-launch-1.0 -m filesrc location=tokens.f32 blocksize=12800 ! other/tensors,format=static,num_tensors=1,types=float32,dimensions=(string)64:50,framerate=(fraction)0/1 ! bitttt weights-location=trained.safetensors objective=next ! fakesink
  * ]|
  * |[
  * gst-launch-1.0 -m filesrc location=series.f32 ! audio/x-raw,format=F32LE,layout=interleaved,channels=1,rate=100 ! bitttt frames-per-token=32 hop=1 anomaly=true objective=multiview ! fakesink
@@ -73,6 +78,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_bitttt_debug);
 #define DEFAULT_FRAMES_PER_TOKEN 1
 #define DEFAULT_RESET_ON GST_BITTTT_RESET_ON_FLUSH
 #define DEFAULT_STATE_LOCATION NULL
+#define DEFAULT_WEIGHTS_LOCATION NULL
 #define DEFAULT_POST_MESSAGES TRUE
 #define DEFAULT_INTERVAL (100 * GST_MSECOND)
 #define DEFAULT_SURPRISE_META FALSE
@@ -113,6 +119,7 @@ enum
   PROP_ANOMALY_K,
   PROP_ANOMALY_RANGE_MARGIN,
   PROP_HOP,
+  PROP_WEIGHTS_LOCATION,
 };
 
 enum
@@ -135,6 +142,7 @@ struct _GstBitTTT
   guint frames_per_token;
   GstBitTTTResetOn reset_on;
   gchar *state_location;
+  gchar *weights_location;
   gboolean post_messages;
   guint64 interval;
   gboolean surprise_meta;
@@ -410,6 +418,13 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
           "through unchanged and every hop frames a window of "
           "frames-per-token frames is scored",
           0, G_MAXINT, DEFAULT_HOP, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_WEIGHTS_LOCATION,
+      g_param_spec_string ("weights-location", "Weights location",
+          "Weight file (safetensors, docs/SPEC.md \"Weight file\") with the "
+          "projections, loaded when the model is created; its shape, "
+          "objective, feature-norm and residual must match. NULL: "
+          "projections drawn from the seed",
+          DEFAULT_WEIGHTS_LOCATION, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TOKENS_PROCESSED,
       g_param_spec_uint64 ("tokens-processed", "Tokens processed",
           "Tokens run through the layer since the element started",
@@ -505,6 +520,7 @@ gst_bitttt_finalize (GObject * object)
   ttt_anomaly_destroy (self->anomaly);
   gst_bitttt_free_arrays (self);
   g_free (self->state_location);
+  g_free (self->weights_location);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -573,6 +589,10 @@ gst_bitttt_set_property (GObject * object, guint prop_id,
       break;
     case PROP_HOP:
       self->hop_prop = g_value_get_uint (value);
+      break;
+    case PROP_WEIGHTS_LOCATION:
+      g_free (self->weights_location);
+      self->weights_location = g_value_dup_string (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -645,6 +665,9 @@ gst_bitttt_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_HOP:
       g_value_set_uint (value, self->hop_prop);
+      break;
+    case PROP_WEIGHTS_LOCATION:
+      g_value_set_string (value, self->weights_location);
       break;
     case PROP_TOKENS_PROCESSED:
       g_value_set_uint64 (value, self->tokens_processed);
@@ -811,7 +834,7 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
   ttt_config cfg;
   ttt_anomaly_config acfg;
   gboolean anomaly;
-  gchar *path;
+  gchar *path, *weights;
   int err;
 
   ttt_config_default (&cfg);
@@ -830,6 +853,7 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
   acfg.k = self->anomaly_k;
   acfg.range_margin = self->anomaly_range_margin;
   path = load ? g_strdup (self->state_location) : NULL;
+  weights = g_strdup (self->weights_location);
   GST_OBJECT_UNLOCK (self);
 
   err = ttt_create_ex (&cfg, &self->model);
@@ -843,15 +867,30 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
             cfg.forget, cfg.residual ? "true" : "false", config_rule (&cfg)),
         ("hidden dim %" G_GSIZE_FORMAT ", inner-lr %g", self->dim,
             cfg.inner_lr));
-    g_free (path);
-    return FALSE;
+    goto failed;
   }
   if (err != TTT_OK) {
     GST_ELEMENT_ERROR (self, LIBRARY, INIT,
         ("Could not create a Bit-TTT model with hidden dim %" G_GSIZE_FORMAT
             ": %s", self->dim, ttt_strerror (err)), (NULL));
-    g_free (path);
-    return FALSE;
+    goto failed;
+  }
+  /* before the state: a state records the projections it was learned with */
+  if (weights != NULL && *weights != '\0') {
+    err = ttt_load_weights (self->model, weights);
+    if (err != TTT_OK) {
+      /* never silently fall back to seed-drawn projections */
+      GST_ELEMENT_ERROR (self, RESOURCE, READ,
+          ("Could not load the Bit-TTT weights from \"%s\": %s", weights,
+              ttt_strerror (err)),
+          ("the model has hidden dim %" G_GSIZE_FORMAT ", objective=%s "
+              "feature-norm=%s residual=%s", self->dim,
+              enum_nick (GST_TYPE_BITTTT_OBJECTIVE, (gint) cfg.objective),
+              enum_nick (GST_TYPE_BITTTT_FEATURE_NORM,
+                  (gint) cfg.feature_norm), cfg.residual ? "true" : "false"));
+      goto failed;
+    }
+    GST_INFO_OBJECT (self, "loaded the projections from %s", weights);
   }
   /* the scorer lives and resets with the model: its history describes
    * this model's surprises */
@@ -863,9 +902,7 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
           ("Could not create the anomaly scorer (anomaly-k=%g "
               "anomaly-range-margin=%g): %s", acfg.k, acfg.range_margin,
               ttt_strerror (err)), (NULL));
-      g_clear_pointer (&self->model, ttt_destroy);
-      g_free (path);
-      return FALSE;
+      goto failed;
     }
   }
   /* the token copies follow the scorer, not the property: that one is
@@ -884,19 +921,24 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
       GST_ELEMENT_ERROR (self, RESOURCE, READ,
           ("Could not load the Bit-TTT state from \"%s\": %s", path,
               ttt_strerror (err)), (NULL));
-      g_clear_pointer (&self->model, ttt_destroy);
-      g_clear_pointer (&self->anomaly, ttt_anomaly_destroy);
-      g_free (path);
-      return FALSE;
+      goto failed;
     }
     GST_INFO_OBJECT (self, "loaded the learned state from %s", path);
   }
   g_free (path);
+  g_free (weights);
 
   GST_OBJECT_LOCK (self);
   self->kernel = ttt_get_kernel_name (self->model);
   GST_OBJECT_UNLOCK (self);
   return TRUE;
+
+failed:
+  g_clear_pointer (&self->model, ttt_destroy);
+  g_clear_pointer (&self->anomaly, ttt_anomaly_destroy);
+  g_free (path);
+  g_free (weights);
+  return FALSE;
 }
 
 static gboolean
