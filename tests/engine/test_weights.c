@@ -4,10 +4,12 @@
  * ("Weight file"), not by the engine, except where the engine's own
  * writer is under test.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bitttt/bitttt.h>
 
@@ -112,6 +114,16 @@ static size_t state_of(ttt_model *m, unsigned char *buf, size_t cap)
 {
     size_t n = 0;
     return ttt_state_save(m, buf, cap, &n) == TTT_OK ? n : 0;
+}
+
+/* a file of this process: the scalar run of this test runs at the same time */
+static const char *temp_file(const char *name)
+{
+    static char path[2][128];
+    static int turn;
+    char *p = path[turn ^= 1];
+    snprintf(p, sizeof path[0], "%s-%ld.safetensors", name, (long)getpid());
+    return p;
 }
 
 static int write_bytes(const char *path, const void *p, size_t n)
@@ -365,7 +377,7 @@ static void test_effect(void)
 static void test_files(void)
 {
     static unsigned char f[MAXF];
-    const char *path = "test_weights.safetensors";
+    const char *path = temp_file("test_weights");
     ttt_model *m = make_base();
     const size_t n = assemble(f, base_json, 3, base_data, BASE_DATA);
     tap_ok(ttt_load_weights(m, "no/such/file.safetensors") == TTT_ERR_IO, "a missing file: TTT_ERR_IO");
@@ -450,7 +462,7 @@ static void test_save(void)
 {
     static unsigned char f[MAXF], g[MAXF];
     static float in[NTOK * 16], a[NTOK * 16], b[NTOK * 16];
-    const char *path = "test_weights_save.safetensors";
+    const char *path = temp_file("test_weights_save");
     const size_t D = 16, d = 4;
     test_fill(in, NTOK * D);
     static const struct {
