@@ -64,11 +64,14 @@ gst_bitttt_audio_free (GstBitTTTAudio * a)
   g_free (a->hist);
   g_free (a->win);
   memset (a, 0, sizeof (*a));
-  a->next_ts = GST_CLOCK_TIME_NONE;
+  a->start_ts = GST_CLOCK_TIME_NONE;
+  a->start_off = GST_BUFFER_OFFSET_NONE;
 }
 
 /* Back to an empty delay line: fpt - 1 frames of silence ahead of the
- * stream, nothing unprocessed; the analyser starts a new first window. */
+ * stream (to be dropped from the output), nothing unprocessed; the next
+ * input buffer starts the output's timeline; the analyser starts a new
+ * first window. */
 void
 gst_bitttt_audio_clear (GstBitTTTAudio * a)
 {
@@ -79,7 +82,10 @@ gst_bitttt_audio_clear (GstBitTTTAudio * a)
   a->hop_need = a->fpt;
   a->unproc = 0;
   a->have_data = FALSE;
-  a->next_ts = GST_CLOCK_TIME_NONE;
+  a->drop = a->hold_len / MAX (a->channels, 1);
+  a->start_ts = GST_CLOCK_TIME_NONE;
+  a->start_off = GST_BUFFER_OFFSET_NONE;
+  a->out_frames = 0;
 }
 
 /* Tokens the next `frames` frames complete. The analyser's windows whose
@@ -106,7 +112,7 @@ gst_bitttt_audio_analyse (GstBitTTTAudio * a, const gfloat * b, gsize frames,
 {
   const gsize ch = (gsize) a->channels, fpt = a->fpt;
   const gsize dim = a->dim, keep = fpt - 1;
-  gsize pos = 0, k = 0;
+  gsize pos = 0, k = 0, first = 0;
   int err;
 
   while (frames - pos >= a->hop_need) {
@@ -120,10 +126,12 @@ gst_bitttt_audio_analyse (GstBitTTTAudio * a, const gfloat * b, gsize frames,
     } else {
       memcpy (w, b + (end - fpt) * ch, dim * sizeof (gfloat));
     }
+    if (k == 0)
+      first = end - 1;
     pos = end;
     a->hop_need = a->hop;
     if (++k == a->win_cap || frames - pos < a->hop_need) {
-      err = run (user_data, a->win, k);
+      err = run (user_data, a->win, k, first, a->hop);
       if (err != TTT_OK)
         return err;
       k = 0;
@@ -157,7 +165,7 @@ static int
 gst_bitttt_audio_delay (GstBitTTTAudio * a, gfloat * b, gsize len,
     GstBitTTTAudioRunFunc run, gpointer user_data)
 {
-  const gsize dim = a->dim, k = a->hold_len;
+  const gsize dim = a->dim, k = a->hold_len, ch = (gsize) a->channels;
   gfloat *h = a->hold;
   gsize u = a->unproc;
   int err;
@@ -168,7 +176,7 @@ gst_bitttt_audio_delay (GstBitTTTAudio * a, gfloat * b, gsize len,
     if (u > 0) {
       memcpy (a->token, h + k - u, u * sizeof (gfloat));
       memcpy (a->token + u, b, (dim - u) * sizeof (gfloat));
-      err = run (user_data, a->token, 1);
+      err = run (user_data, a->token, 1, (dim - u) / ch - 1, a->fpt);
       if (err != TTT_OK)
         return err;
       memcpy (h + k - u, a->token, u * sizeof (gfloat));
@@ -177,7 +185,7 @@ gst_bitttt_audio_delay (GstBitTTTAudio * a, gfloat * b, gsize len,
     }
     m = (len - o) / dim;
     if (m > 0) {
-      err = run (user_data, b + o, m);
+      err = run (user_data, b + o, m, o / ch + a->fpt - 1, a->fpt);
       if (err != TTT_OK)
         return err;
     }
@@ -207,36 +215,90 @@ gst_bitttt_audio_delay (GstBitTTTAudio * a, gfloat * b, gsize len,
 }
 
 /* Runs the tokens `frames` frames at data complete: in place through the
- * delay line, or (analyser) on copies, leaving data as it was. end: the
- * time just after this buffer, GST_CLOCK_TIME_NONE if unknown. */
+ * delay line, or (analyser) on copies, leaving data as it was. pts,
+ * offset: the buffer's (either may be unknown); the first buffer's start
+ * the output's timeline. */
 int
 gst_bitttt_audio_process (GstBitTTTAudio * a, gfloat * data, gsize frames,
-    GstClockTime end, GstBitTTTAudioRunFunc run, gpointer user_data)
+    GstClockTime pts, guint64 offset, GstBitTTTAudioRunFunc run,
+    gpointer user_data)
 {
-  if (GST_CLOCK_TIME_IS_VALID (end))
-    a->next_ts = end;
   if (frames == 0)              /* an empty buffer maps to NULL data */
     return TTT_OK;
+  if (!a->have_data) {
+    a->start_ts = pts;
+    a->start_off = offset;
+  }
   if (a->analyser)
     return gst_bitttt_audio_analyse (a, data, frames, run, user_data);
   return gst_bitttt_audio_delay (a, data, frames * (gsize) a->channels, run,
       user_data);
 }
 
+/* Timestamps n output frames starting at output frame out_frames by
+ * their content: the input's first PTS plus their position, so rounding
+ * never accumulates. */
+static void
+gst_bitttt_audio_stamp (GstBitTTTAudio * a, GstBuffer * buf, gsize n)
+{
+  const guint64 f0 = a->out_frames, f1 = f0 + n;
+
+  if (GST_CLOCK_TIME_IS_VALID (a->start_ts)) {
+    GST_BUFFER_PTS (buf) = a->start_ts +
+        gst_util_uint64_scale_int (f0, GST_SECOND, a->rate);
+    GST_BUFFER_DURATION (buf) = a->start_ts +
+        gst_util_uint64_scale_int (f1, GST_SECOND, a->rate) -
+        GST_BUFFER_PTS (buf);
+  } else {
+    GST_BUFFER_PTS (buf) = GST_BUFFER_DURATION (buf) = GST_CLOCK_TIME_NONE;
+  }
+  if (a->start_off != GST_BUFFER_OFFSET_NONE) {
+    GST_BUFFER_OFFSET (buf) = a->start_off + f0;
+    GST_BUFFER_OFFSET_END (buf) = a->start_off + f1;
+  } else {
+    GST_BUFFER_OFFSET (buf) = GST_BUFFER_OFFSET_END (buf) =
+        GST_BUFFER_OFFSET_NONE;
+  }
+  a->out_frames = f1;
+}
+
+/* After process, with buf (writable, unmapped) holding the delay line's
+ * output: cuts off the leading silence and timestamps what is left by its
+ * content. Returns FALSE if nothing is left (the buffer is to be dropped).
+ * The analyser and frames-per-token=1 leave buf as it is. */
+gboolean
+gst_bitttt_audio_output (GstBitTTTAudio * a, GstBuffer * buf)
+{
+  const gsize bpf = (gsize) a->channels * sizeof (gfloat);
+  const gsize frames = gst_buffer_get_size (buf) / bpf;
+  const gsize skip = MIN (a->drop, frames);
+
+  if (a->analyser || a->hold_len == 0)
+    return TRUE;
+  a->drop -= skip;
+  if (skip == frames)
+    return FALSE;
+  if (skip > 0)
+    gst_buffer_resize (buf, skip * bpf, (frames - skip) * bpf);
+  gst_bitttt_audio_stamp (a, buf, frames - skip);
+  return TRUE;
+}
+
 /* The audio still held in the delay line, NULL if none: the processed tail
- * of the last complete token and the final partial token, unchanged. The
- * line is cleared. */
+ * of the last complete token and the final partial token, unchanged (less
+ * any leading silence not yet dropped, in a stream shorter than the
+ * line). The line is cleared. */
 GstBuffer *
 gst_bitttt_audio_drain (GstBitTTTAudio * a)
 {
-  GstBuffer *buf;
+  const gsize ch = (gsize) a->channels;
+  GstBuffer *buf = NULL;
 
-  if (!a->have_data || a->hold_len == 0)
-    return NULL;
-  buf = gst_buffer_new_memdup (a->hold, a->hold_len * sizeof (gfloat));
-  GST_BUFFER_PTS (buf) = a->next_ts;
-  GST_BUFFER_DURATION (buf) = gst_util_uint64_scale_int (a->fpt - 1,
-      GST_SECOND, a->rate);
+  if (a->have_data && a->hold_len > a->drop * ch) {
+    buf = gst_buffer_new_memdup (a->hold + a->drop * ch,
+        (a->hold_len - a->drop * ch) * sizeof (gfloat));
+    gst_bitttt_audio_stamp (a, buf, a->hold_len / ch - a->drop);
+  }
   gst_bitttt_audio_clear (a);
   return buf;
 }

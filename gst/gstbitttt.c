@@ -13,7 +13,8 @@
  * projections plus a small state matrix trained at test time) and writes the
  * layer's output over the input, in place. The layer learns from each token
  * as it passes; its per-token surprise (how badly it predicted the token) is
- * reported in `bitttt` element messages every #GstBitTTT:interval and,
+ * reported in `bitttt` element messages every #GstBitTTT:interval (buffers
+ * are split at interval boundaries, as `level` does) and,
  * optionally, per buffer in a `GstBitTTTSurpriseMeta` custom meta.
  *
  * Two kinds of streams are accepted:
@@ -24,7 +25,9 @@
  * * `audio/x-raw,format=F32LE,layout=interleaved`: a token is
  *   #GstBitTTT:frames-per-token consecutive frames, D = channels x
  *   frames-per-token (a multiple of 4). Buffers may have any length; the
- *   output is delayed by frames-per-token - 1 frames (reported as latency).
+ *   output is sample-exact (output sample i is input sample i, processed,
+ *   and timestamped so), held back frames-per-token - 1 frames (reported
+ *   as latency), at the input's level (#GstBitTTT:mix).
  *   With #GstBitTTT:hop other than frames-per-token the element is an
  *   analyser instead: the audio passes through unchanged and a token is a
  *   window of frames-per-token frames starting every hop frames.
@@ -50,8 +53,19 @@
  * gst-launch-1.0 -m filesrc location=series.f32 ! audio/x-raw,format=F32LE,layout=interleaved,channels=1,rate=100 ! bitttt frames-per-token=32 hop=1 anomaly=true objective=multiview ! fakesink
  * ]|
  */
+#include <errno.h>
+#include <math.h>
 #include <string.h>
 
+#include <glib/gstdio.h>
+#ifdef G_OS_WIN32
+#include <io.h>
+#ifndef W_OK
+#define W_OK 2
+#endif
+#else
+#include <unistd.h>
+#endif
 #include <gst/audio/audio.h>
 #include <bitttt/bitttt.h>
 
@@ -93,6 +107,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_bitttt_debug);
 #define DEFAULT_ANOMALY_K TTT_ANOMALY_DEFAULT_K
 #define DEFAULT_ANOMALY_RANGE_MARGIN 0.0f
 #define DEFAULT_HOP 0
+#define DEFAULT_MIX 1.0
 
 enum
 {
@@ -119,6 +134,7 @@ enum
   PROP_ANOMALY_K,
   PROP_ANOMALY_RANGE_MARGIN,
   PROP_HOP,
+  PROP_MIX,
   PROP_WEIGHTS_LOCATION,
 };
 
@@ -160,6 +176,7 @@ struct _GstBitTTT
   gfloat anomaly_k;
   gfloat anomaly_range_margin;
   guint hop_prop;
+  gdouble mix;
 
   /* streaming side: touched only with the stream lock held, or in
    * start/stop when no data flows */
@@ -177,8 +194,11 @@ struct _GstBitTTT
   gfloat *score_scratch;        /* anomaly scores, scratch_len tokens */
   gsize scratch_len;
   gboolean range_rule;          /* the scorer reads the tokens' values */
-  gfloat *xcopy;                /* token values for the range rule */
-  gsize xcopy_tokens;           /* 0: range rule off */
+  gboolean mixing;              /* the delay line: output level and mix */
+  gfloat applied_mix;           /* this buffer's mix */
+  GstCaps *refused_caps;        /* caps set_caps failed on (said once) */
+  gfloat *xcopy;                /* token input values (range rule, mix) */
+  gsize xcopy_tokens;           /* 0: no copies */
   gfloat *surp, *score;         /* this buffer's meta arrays at the next
                                  * token; NULL without the meta */
 
@@ -339,9 +359,10 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
   g_object_class_install_property (gobject_class, PROP_FRAMES_PER_TOKEN,
       g_param_spec_uint ("frames-per-token", "Frames per token",
           "Audio only: consecutive frames forming one token (token width = "
-          "channels x frames-per-token, which must be a multiple of 4); the "
-          "output is delayed by frames-per-token - 1 frames (not in the "
-          "analyser mode, see hop)",
+          "channels x frames-per-token, which must be a multiple of 4); "
+          "frames-per-token - 1 frames are held back (latency; not in the "
+          "analyser mode, see hop), the output keeps the input's length and "
+          "timing",
           1, (guint) TTT_MAX_HIDDEN_DIM, DEFAULT_FRAMES_PER_TOKEN,
           rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_RESET_ON,
@@ -352,7 +373,8 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
   g_object_class_install_property (gobject_class, PROP_STATE_LOCATION,
       g_param_spec_string ("state-location", "State location",
           "File holding the learned state: loaded when the model is created "
-          "(if the file exists), saved atomically at EOS and on stop",
+          "(if the file exists), saved atomically at EOS and on stop; its "
+          "directory must exist and be writable (checked at start)",
           DEFAULT_STATE_LOCATION, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
       g_param_spec_boolean ("post-messages", "Post messages",
@@ -360,7 +382,9 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
           "interval", DEFAULT_POST_MESSAGES, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_INTERVAL,
       g_param_spec_uint64 ("interval", "Interval",
-          "Stream time covered by each 'bitttt' message, in nanoseconds",
+          "Stream time covered by each 'bitttt' message, in nanoseconds; "
+          "buffers are split at interval boundaries (untimed buffers: one "
+          "message each)",
           1, G_MAXUINT64, DEFAULT_INTERVAL, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_SURPRISE_META,
       g_param_spec_boolean ("surprise-meta", "Surprise meta",
@@ -418,6 +442,15 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
           "through unchanged and every hop frames a window of "
           "frames-per-token frames is scored",
           0, G_MAXINT, DEFAULT_HOP, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_MIX,
+      g_param_spec_double ("mix", "Mix",
+          "Audio only, not the analyser: dry/wet balance of the output. The "
+          "layer's output token is scaled to the energy of its input token, "
+          "capped at its peak (so the level never rises and nothing clips "
+          "that did not), then out = (1 - mix) x input + mix x that; 0 = "
+          "the input unchanged",
+          0.0, 1.0, DEFAULT_MIX,
+          rw | GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_WEIGHTS_LOCATION,
       g_param_spec_string ("weights-location", "Weights location",
           "Weight file (safetensors, docs/SPEC.md \"Weight file\") with the "
@@ -494,6 +527,8 @@ gst_bitttt_init (GstBitTTT * self)
   self->anomaly_k = DEFAULT_ANOMALY_K;
   self->anomaly_range_margin = DEFAULT_ANOMALY_RANGE_MARGIN;
   self->hop_prop = DEFAULT_HOP;
+  self->mix = DEFAULT_MIX;
+  gst_bitttt_stats_init (&self->stats, GST_ELEMENT (self));
 
   /* the engine writes its output over its input: never pass through */
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
@@ -508,6 +543,7 @@ gst_bitttt_free_arrays (GstBitTTT * self)
   g_clear_pointer (&self->xcopy, g_free);
   self->scratch_len = 0;
   self->xcopy_tokens = 0;
+  self->mixing = FALSE;
   gst_bitttt_audio_free (&self->audio);
 }
 
@@ -519,6 +555,7 @@ gst_bitttt_finalize (GObject * object)
   ttt_destroy (self->model);
   ttt_anomaly_destroy (self->anomaly);
   gst_bitttt_free_arrays (self);
+  gst_caps_replace (&self->refused_caps, NULL);
   g_free (self->state_location);
   g_free (self->weights_location);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -589,6 +626,9 @@ gst_bitttt_set_property (GObject * object, guint prop_id,
       break;
     case PROP_HOP:
       self->hop_prop = g_value_get_uint (value);
+      break;
+    case PROP_MIX:
+      self->mix = g_value_get_double (value);
       break;
     case PROP_WEIGHTS_LOCATION:
       g_free (self->weights_location);
@@ -666,6 +706,9 @@ gst_bitttt_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_HOP:
       g_value_set_uint (value, self->hop_prop);
       break;
+    case PROP_MIX:
+      g_value_set_double (value, self->mix);
+      break;
     case PROP_WEIGHTS_LOCATION:
       g_value_set_string (value, self->weights_location);
       break;
@@ -737,6 +780,35 @@ gst_bitttt_save_state (GstBitTTT * self)
   return err == TTT_OK;
 }
 
+/* Whether the state can be saved to path: its directory exists and is
+ * writable, and path is not itself a directory (the save writes a
+ * temporary file there and renames it). Otherwise posts an error naming
+ * the problem: a run must not learn for hours and then fail to save. */
+static gboolean
+gst_bitttt_check_state_location (GstBitTTT * self, const gchar * path)
+{
+  gchar *dir = g_path_get_dirname (path);
+  const gchar *problem = NULL;
+  gchar *detail = NULL;
+
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    problem = "it is a directory";
+  else if (!g_file_test (dir, G_FILE_TEST_EXISTS))
+    detail = g_strdup_printf ("directory \"%s\" does not exist", dir);
+  else if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    detail = g_strdup_printf ("\"%s\" is not a directory", dir);
+  else if (g_access (dir, W_OK) != 0)
+    detail = g_strdup_printf ("directory \"%s\" is not writable: %s", dir,
+        g_strerror (errno));
+  if (problem != NULL || detail != NULL)
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+        ("Cannot save the Bit-TTT state to \"%s\": %s", path,
+            problem ? problem : detail), (NULL));
+  g_free (detail);
+  g_free (dir);
+  return problem == NULL && detail == NULL;
+}
+
 /* Pushes the audio still held in the delay line (see
  * gst_bitttt_audio_drain). */
 static GstFlowReturn
@@ -779,14 +851,15 @@ parse_dimensions (const gchar * str, gsize * dim, gsize * tokens)
 }
 
 /* The engine's side arrays, sized for these caps: nothing is allocated
- * per buffer unless the meta is on. Returns how many tokens one engine
- * call may copy aside (range rule, analyser windows). */
+ * per buffer unless the meta is on. copy: the tokens' input values are
+ * needed after the engine ran (the audio mix). Returns how many tokens
+ * one engine call may copy aside (range rule, mix, analyser windows). */
 static gsize
-gst_bitttt_alloc_arrays (GstBitTTT * self, gsize scratch_len)
+gst_bitttt_alloc_arrays (GstBitTTT * self, gsize scratch_len, gboolean copy)
 {
   const gsize per_call = MIN (MAX (COPY_SCRATCH_FLOATS / self->dim, 1),
       scratch_len);
-  const gsize xcopy_tokens = self->range_rule ? per_call : 0;
+  const gsize xcopy_tokens = self->range_rule || copy ? per_call : 0;
 
   if (scratch_len != self->scratch_len) {
     g_free (self->scratch);
@@ -856,6 +929,11 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
   weights = g_strdup (self->weights_location);
   GST_OBJECT_UNLOCK (self);
 
+  /* again: state-location may have been set after start */
+  if (path != NULL && !gst_bitttt_check_state_location (self, path)) {
+    g_free (path);
+    return FALSE;
+  }
   err = ttt_create_ex (&cfg, &self->model);
   if (err == TTT_ERR_INVALID_ARG) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
@@ -908,6 +986,7 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
   /* the token copies follow the scorer, not the property: that one is
    * read under the lock and may change before the next caps */
   self->range_rule = anomaly && acfg.range_margin > 0.0f;
+  self->stats.anomaly = anomaly;
   self->applied_lr = cfg.inner_lr;
   self->applied_learning = cfg.learning;
   self->dirty = FALSE;
@@ -942,10 +1021,9 @@ failed:
 }
 
 static gboolean
-gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
-    GstCaps * outcaps)
+gst_bitttt_configure (GstBitTTT * self, GstCaps * incaps)
 {
-  GstBitTTT *self = GST_BITTTT (trans);
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
   GstStructure *s = gst_caps_get_structure (incaps, 0);
   gboolean is_audio = gst_structure_has_name (s, "audio/x-raw");
   guint want_dim, fpt, hop;
@@ -955,7 +1033,6 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   gint rate = 0, channels = 0, fps_n = 0, fps_d = 1;
   GstClockTime latency = 0, old_latency;
 
-  (void) outcaps;               /* identical to incaps: same caps on both pads */
   GST_OBJECT_LOCK (self);
   want_dim = self->hidden_dim;
   fpt = self->frames_per_token;
@@ -1047,7 +1124,8 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   self->is_audio = is_audio;
   self->fps_n = fps_n;
   self->fps_d = fps_d;
-  per_call = gst_bitttt_alloc_arrays (self, scratch_len);
+  self->mixing = is_audio && hop == fpt;
+  per_call = gst_bitttt_alloc_arrays (self, scratch_len, self->mixing);
   if (is_audio)
     gst_bitttt_audio_configure (&self->audio, rate, channels, fpt, hop,
         per_call);
@@ -1070,10 +1148,42 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   return TRUE;
 }
 
+/* GstBaseTransform tries caps it could not set again with every buffer:
+ * caps refused once are refused again without a second error message. */
+static gboolean
+gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
+    GstCaps * outcaps)
+{
+  GstBitTTT *self = GST_BITTTT (trans);
+
+  (void) outcaps;               /* identical to incaps: same caps on both pads */
+  if (self->refused_caps != NULL &&
+      gst_caps_is_equal (incaps, self->refused_caps))
+    return FALSE;
+  if (gst_bitttt_configure (self, incaps)) {
+    gst_caps_replace (&self->refused_caps, NULL);
+    return TRUE;
+  }
+  gst_caps_replace (&self->refused_caps, incaps);
+  return FALSE;
+}
+
 static gboolean
 gst_bitttt_start (GstBaseTransform * trans)
 {
   GstBitTTT *self = GST_BITTTT (trans);
+  gchar *path;
+  gboolean ok = TRUE;
+
+  GST_OBJECT_LOCK (self);
+  path = g_strdup (self->state_location);
+  GST_OBJECT_UNLOCK (self);
+  if (path != NULL)
+    ok = gst_bitttt_check_state_location (self, path);
+  g_free (path);
+  if (!ok)
+    return FALSE;
+  gst_caps_replace (&self->refused_caps, NULL);
 
   GST_OBJECT_LOCK (self);
   self->tokens_processed = 0;
@@ -1109,7 +1219,6 @@ gst_bitttt_sink_event (GstBaseTransform * trans, GstEvent * event)
 {
   GstBitTTT *self = GST_BITTTT (trans);
   GstBitTTTResetOn reset_on;
-  gboolean post;
 
   GST_OBJECT_LOCK (self);
   reset_on = self->reset_on;
@@ -1129,13 +1238,8 @@ gst_bitttt_sink_event (GstBaseTransform * trans, GstEvent * event)
       break;
     case GST_EVENT_EOS:
       gst_bitttt_drain (self);
-      GST_OBJECT_LOCK (self);
-      post = self->post_messages;
-      GST_OBJECT_UNLOCK (self);
       /* the tail of the stream gets its statistics too */
-      if (post && gst_bitttt_stats_pending (&self->stats))
-        gst_bitttt_stats_post (&self->stats, GST_ELEMENT (self),
-            &trans->segment);
+      gst_bitttt_stats_flush (&self->stats);
       if (self->model != NULL)
         gst_bitttt_save_state (self);
       break;
@@ -1192,12 +1296,65 @@ gst_bitttt_before_transform (GstBaseTransform * trans, GstBuffer * buf)
   }
 }
 
+/*
+ * The audio output of n tokens (docs/element.md, "Audio level and mix"):
+ * the layer's output token y (in out) is scaled to the energy of the input
+ * token x, but no higher than x's peak, wet = g y with g = min (||x|| /
+ * ||y||, max|x| / max|y|), then mixed: out = (1 - mix) x + mix wet. The
+ * layer adds a residual of about unit level whatever the input's, so x + r
+ * is louder than quiet audio and clips loud audio; scaled, a token never
+ * comes out with more energy or a higher peak than it went in with (up to
+ * float rounding), so audio that did not clip does not clip. With no
+ * residual (a fresh model) and mix = 1, out = x bit for bit. A skipped
+ * token (NaN/Inf, surprise NaN) is left as the engine passed it: its
+ * input. All in float, in the order written here (the tests repeat it).
+ */
+static void
+gst_bitttt_mix (gfloat * out, const gfloat * in, gsize n, gsize dim,
+    const gfloat * surprise, gfloat mix)
+{
+  gsize t, i, k;
+
+  for (t = 0; t < n; t++, out += dim, in += dim) {
+    /* four lanes (dim is a multiple of 4), so the compiler can vectorise */
+    gfloat sx[4] = { 0 }, sy[4] = { 0 }, px[4] = { 0 }, py[4] = { 0 };
+    gfloat ex, ey, peak_x, peak_y, g;
+
+    if (!isfinite (surprise[t]))
+      continue;
+    for (i = 0; i < dim; i += 4) {
+      for (k = 0; k < 4; k++) {
+        sx[k] += in[i + k] * in[i + k];
+        sy[k] += out[i + k] * out[i + k];
+        px[k] = MAX (px[k], fabsf (in[i + k]));
+        py[k] = MAX (py[k], fabsf (out[i + k]));
+      }
+    }
+    ex = (sx[0] + sx[1]) + (sx[2] + sx[3]);
+    ey = (sy[0] + sy[1]) + (sy[2] + sy[3]);
+    peak_x = MAX (MAX (px[0], px[1]), MAX (px[2], px[3]));
+    peak_y = MAX (MAX (py[0], py[1]), MAX (py[2], py[3]));
+    g = ey > 0.0f ? MIN (sqrtf (ex / ey), peak_x / peak_y) : 1.0f;
+    if (mix == 1.0f) {
+      if (g != 1.0f)
+        for (i = 0; i < dim; i++)
+          out[i] *= g;
+    } else {
+      const gfloat wet = mix * g, dry = 1.0f - mix;
+      for (i = 0; i < dim; i++)
+        out[i] = dry * in[i] + wet * out[i];
+    }
+  }
+}
+
 /* Runs n tokens in place (a GstBitTTTAudioRunFunc). Surprises (and
  * anomaly scores) go to the meta's arrays when it wants them all, else to
- * the scratch arrays a chunk at a time. The range rule reads the tokens'
- * input values, so with it a chunk is first copied aside. */
+ * the scratch arrays a chunk at a time. The range rule and the audio mix
+ * read the tokens' input values, so with them a chunk is first copied
+ * aside. */
 static int
-gst_bitttt_run (gpointer user_data, gfloat * data, gsize n)
+gst_bitttt_run (gpointer user_data, gfloat * data, gsize n, guint64 last,
+    guint64 step)
 {
   GstBitTTT *self = user_data;
 
@@ -1206,7 +1363,7 @@ gst_bitttt_run (gpointer user_data, gfloat * data, gsize n)
     gfloat *s = self->surp ? self->surp : self->scratch;
     gfloat *a = self->score ? self->score : self->score_scratch;
     const gfloat *x = NULL;
-    GstClockTime t0;
+    GstClockTime t0, ns;
     int err;
 
     if (self->xcopy_tokens > 0) {
@@ -1217,13 +1374,16 @@ gst_bitttt_run (gpointer user_data, gfloat * data, gsize n)
     t0 = gst_util_get_timestamp ();
     err = ttt_forward_ex (self->model, data, chunk, data, s);
     if (err == TTT_OK && self->anomaly != NULL)
-      err = ttt_anomaly_update (self->anomaly, s, x, x ? self->dim : 0,
-          chunk, a, NULL);
-    self->stats.engine_ns += gst_util_get_timestamp () - t0;
+      err = ttt_anomaly_update (self->anomaly, s, self->range_rule ? x : NULL,
+          self->range_rule ? self->dim : 0, chunk, a, NULL);
+    ns = gst_util_get_timestamp () - t0;
     if (err != TTT_OK)
       return err;
+    if (self->mixing)
+      gst_bitttt_mix (data, x, chunk, self->dim, s, self->applied_mix);
     gst_bitttt_stats_account (&self->stats, s, self->anomaly ? a : NULL,
-        chunk);
+        chunk, last, step, ns);
+    last += chunk * step;
     data += chunk * self->dim;
     n -= chunk;
     if (self->surp)
@@ -1234,15 +1394,13 @@ gst_bitttt_run (gpointer user_data, gfloat * data, gsize n)
   return TTT_OK;
 }
 
-/* The buffer's duration, else what its frames or the framerate imply
+/* A tensor buffer's duration, else what the framerate implies
  * (GST_CLOCK_TIME_NONE if nothing does). */
 static GstClockTime
-gst_bitttt_duration (GstBitTTT * self, GstBuffer * buf, gsize frames)
+gst_bitttt_tensor_duration (GstBitTTT * self, GstBuffer * buf)
 {
   if (GST_BUFFER_DURATION_IS_VALID (buf))
     return GST_BUFFER_DURATION (buf);
-  if (self->is_audio)
-    return gst_util_uint64_scale_int (frames, GST_SECOND, self->audio.rate);
   if (self->fps_n > 0)
     return gst_util_uint64_scale_int (GST_SECOND, self->fps_d, self->fps_n);
   return GST_CLOCK_TIME_NONE;
@@ -1279,6 +1437,7 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   post = self->post_messages;
   interval = self->interval;
   want_meta = self->surprise_meta;
+  self->applied_mix = (gfloat) self->mix;
   GST_OBJECT_UNLOCK (self);
 
   if (reset)
@@ -1287,6 +1446,13 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
       (reset_on & GST_BITTTT_RESET_ON_DISCONT))
     gst_bitttt_reset_model (self, "discont");
   self->discont_armed = TRUE;
+  /* a gap: the audio before it leaves with its own timestamps and the
+   * line starts again at this buffer (as audiofxbasefirfilter does) */
+  if (GST_BUFFER_IS_DISCONT (buf) && self->is_audio && !self->audio.analyser) {
+    GstFlowReturn ret = gst_bitttt_drain (self);
+    if (ret != GST_FLOW_OK)
+      return ret;
+  }
   if (lr != self->applied_lr) {
     err = ttt_set_inner_lr (self->model, lr);
     self->applied_lr = lr;
@@ -1348,17 +1514,25 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     if (ttt_get_stats (self->model, &st) == TTT_OK)
       offset = st.tokens_seen;
   }
-  gst_bitttt_stats_begin_buffer (&self->stats);
-  duration = gst_bitttt_duration (self, buf, frames);
+  /* audio: units are frames, at the rate (sample-accurate); tensors: the
+   * tokens share the buffer's duration */
+  if (self->is_audio) {
+    gst_bitttt_stats_begin_buffer (&self->stats, post, &trans->segment,
+        interval, GST_BUFFER_PTS (buf), frames, GST_SECOND, self->audio.rate);
+  } else {
+    duration = gst_bitttt_tensor_duration (self, buf);
+    gst_bitttt_stats_begin_buffer (&self->stats, post, &trans->segment,
+        interval, GST_BUFFER_PTS (buf), n,
+        GST_CLOCK_TIME_IS_VALID (duration) ? duration : 0, n);
+  }
 
   self->surp = surp;
   self->score = score;
   if (self->is_audio) {
     err = gst_bitttt_audio_process (&self->audio, (gfloat *) map.data, frames,
-        GST_BUFFER_PTS_IS_VALID (buf) ? GST_BUFFER_PTS (buf) + duration
-        : GST_CLOCK_TIME_NONE, gst_bitttt_run, self);
+        GST_BUFFER_PTS (buf), GST_BUFFER_OFFSET (buf), gst_bitttt_run, self);
   } else if (n > 0) {
-    err = gst_bitttt_run (self, (gfloat *) map.data, n);
+    err = gst_bitttt_run (self, (gfloat *) map.data, n, 0, 1);
   }
   self->surp = self->score = NULL;
   gst_buffer_unmap (buf, &map);
@@ -1382,11 +1556,13 @@ gst_bitttt_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     gst_bitttt_surprise_meta_add (buf, offset, self->stats.buf_skipped, surp,
         score, self->stats.buf_tokens);
 
-  if (!post)
-    gst_bitttt_stats_clear (&self->stats);
-  else if (gst_bitttt_stats_end_buffer (&self->stats, &trans->segment,
-          GST_BUFFER_PTS (buf), duration, interval))
-    gst_bitttt_stats_post (&self->stats, GST_ELEMENT (self), &trans->segment);
+  gst_bitttt_stats_end_buffer (&self->stats);
+
+  /* the delay line's output: its leading silence dropped, stamped by its
+   * content (a buffer made only of silence goes nowhere; it completed no
+   * token, so no meta is lost) */
+  if (self->is_audio && !gst_bitttt_audio_output (&self->audio, buf))
+    return GST_BASE_TRANSFORM_FLOW_DROPPED;
   return GST_FLOW_OK;
 }
 

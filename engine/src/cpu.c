@@ -2,11 +2,11 @@
  * CPU feature detection and the ISA override: the only place that knows
  * about cpuid, XGETBV and TTT_FORCE_ISA.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "once.h"
 
 #if defined(TTT_HAVE_X86)
 #include <cpuid.h>
@@ -49,7 +49,7 @@ static unsigned detect(int *vnni)
 
 static unsigned g_isa = TTT_ISA_SCALAR;
 static int g_vnni;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static ttt_once g_once = TTT_ONCE_INIT;
 
 static void init_isa(void)
 {
@@ -74,7 +74,7 @@ static void init_isa(void)
 
 ttt_isa ttt_cpu_isa(void)
 {
-    pthread_once(&g_once, init_isa);
+    ttt_once_run(&g_once, init_isa);
     return (ttt_isa)g_isa;
 }
 

@@ -21,6 +21,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(_WIN32)
+#define WIN32_LEAN_AND_MEAN
+#include <io.h>
+#include <windows.h>
+#endif
 
 #include "internal.h"
 
@@ -226,6 +231,85 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
+#if defined(_WIN32)
+/* Paths are UTF-8 on every platform (the bindings pass UTF-8); Windows
+ * takes any name as UTF-16 only, the char functions being limited to the
+ * ANSI code page. NULL on invalid UTF-8 (errno EILSEQ) or no memory (errno
+ * ENOMEM). extra: room for a suffix, in characters. */
+static wchar_t *utf8_to_wide(const char *s, size_t extra)
+{
+    const int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+    if (n <= 0) {
+        errno = EILSEQ;
+        return NULL;
+    }
+    wchar_t *w = malloc(((size_t)n + extra) * sizeof *w);
+    if (!w)
+        errno = ENOMEM;
+    else
+        MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n);
+    return w;
+}
+
+static int open_read(const char *path)
+{
+    wchar_t *w = utf8_to_wide(path, 0);
+    const int fd = w ? _wopen(w, O_RDONLY | O_BINARY) : -1;
+    free(w);
+    return fd;
+}
+
+/* Write buf to path.tmp.<hex pid and counter> beside path, flush it, then
+ * move it over path: rename() refuses an existing target on Windows;
+ * MoveFileEx replaces it in one step, and write-through returns once the
+ * move itself is on disk (what the fsync of the directory gives on POSIX).
+ * A handle on path without FILE_SHARE_DELETE makes the move fail; path is
+ * then untouched. */
+static int write_replace(const char *path, const unsigned char *buf, size_t n)
+{
+    static volatile LONG counter;
+    wchar_t *wpath = utf8_to_wide(path, 0), *tmp = wpath ? utf8_to_wide(path, 32) : NULL;
+    if (!tmp) {
+        const int err = errno == ENOMEM ? TTT_ERR_NOMEM : TTT_ERR_IO;
+        free(wpath);
+        return err;
+    }
+    const size_t len = wcslen(tmp);
+    int fd = -1;
+    /* exclusive create: another thread or process saving the same path
+     * moves on to another name */
+    for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+        const unsigned long long id = ((unsigned long long)GetCurrentProcessId() << 32) |
+                                      (unsigned long)InterlockedIncrement(&counter);
+        wchar_t *q = tmp + len;
+        memcpy(q, L".tmp.", 5 * sizeof *q);
+        q += 5;
+        for (int shift = 60; shift >= 0; shift -= 4)
+            *q++ = L"0123456789abcdef"[(id >> shift) & 15];
+        *q = 0;
+        fd = _wopen(tmp, O_WRONLY | O_CREAT | O_EXCL | O_BINARY, _S_IREAD | _S_IWRITE);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    int err = TTT_ERR_IO;
+    if (fd >= 0) {
+        const int bad = write_all(fd, buf, n) || _commit(fd);
+        const int bad_close = close(fd);
+        if (!bad && !bad_close && MoveFileExW(tmp, wpath, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+            err = TTT_OK;
+        else
+            _wunlink(tmp);
+    }
+    free(wpath);
+    free(tmp);
+    return err;
+}
+#else
+static int open_read(const char *path)
+{
+    return open(path, O_RDONLY);
+}
+
 /* fsync the directory holding path, so the rename itself is durable. */
 static void sync_dir(const char *path)
 {
@@ -241,27 +325,20 @@ static void sync_dir(const char *path)
     free(dir);
 }
 
-int ttt_state_save_file(ttt_model *m, const char *path)
+/* Write buf to a temporary file beside path, fsync it, rename it over path. */
+static int write_replace(const char *path, const unsigned char *buf, size_t n)
 {
-    if (!m || !path || !*path)
-        return TTT_ERR_INVALID_ARG;
-    const size_t n = ttt_state_size(m);
-    unsigned char *buf = malloc(n);
     char *tmp = malloc(strlen(path) + 16);
-    int err = TTT_ERR_NOMEM;
-    if (!buf || !tmp)
-        goto out;
-    err = ttt_state_save(m, buf, n, NULL);
-    if (err)
-        goto out;
+    if (!tmp)
+        return TTT_ERR_NOMEM;
     sprintf(tmp, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        err = TTT_ERR_IO;
-        goto out;
+        free(tmp);
+        return TTT_ERR_IO;
     }
     /* mkstemp makes 0600; a state file is as readable as any file we make */
-    mode_t mask = umask(0);
+    const mode_t mask = umask(0);
     umask(mask);
     fchmod(fd, 0666 & ~mask);
     const int bad = write_all(fd, buf, n) || fsync(fd);
@@ -270,14 +347,25 @@ int ttt_state_save_file(ttt_model *m, const char *path)
         const int saved = errno;
         unlink(tmp);
         errno = saved;
-        err = TTT_ERR_IO;
-        goto out;
+        free(tmp);
+        return TTT_ERR_IO;
     }
-    sync_dir(path);
-    err = TTT_OK;
-out:
-    free(buf);
     free(tmp);
+    sync_dir(path);
+    return TTT_OK;
+}
+#endif
+
+int ttt_state_save_file(ttt_model *m, const char *path)
+{
+    if (!m || !path || !*path)
+        return TTT_ERR_INVALID_ARG;
+    const size_t n = ttt_state_size(m);
+    unsigned char *buf = malloc(n);
+    int err = buf ? ttt_state_save(m, buf, n, NULL) : TTT_ERR_NOMEM;
+    if (!err)
+        err = write_replace(path, buf, n);
+    free(buf);
     return err;
 }
 
@@ -285,7 +373,7 @@ int ttt_state_load_file(ttt_model *m, const char *path)
 {
     if (!m || !path)
         return TTT_ERR_INVALID_ARG;
-    int fd = open(path, O_RDONLY);
+    int fd = open_read(path);
     if (fd < 0)
         return TTT_ERR_IO;
     struct stat st;

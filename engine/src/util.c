@@ -1,22 +1,34 @@
 /* Small helpers: aligned memory, checked sizes, hashing, errors, version. */
 #define _POSIX_C_SOURCE 200112L
 #include <stdlib.h>
+#if defined(_WIN32)
+#include <malloc.h>
+#endif
 
 #include "internal.h"
 
 void *ttt_aligned_alloc(size_t size)
 {
-    void *p = NULL;
     if (size == 0)
         size = TTT_ALIGN;
+#if defined(_WIN32)
+    /* the CRT has no posix_memalign; its aligned blocks need _aligned_free */
+    return _aligned_malloc(size, TTT_ALIGN);
+#else
+    void *p = NULL;
     if (posix_memalign(&p, TTT_ALIGN, size) != 0)
         return NULL;
     return p;
+#endif
 }
 
 void ttt_aligned_free(void *p)
 {
+#if defined(_WIN32)
+    _aligned_free(p);
+#else
     free(p);
+#endif
 }
 
 int ttt_mul_size(size_t a, size_t b, size_t *out)

@@ -371,7 +371,7 @@ static void test_skipped(void)
 static void test_noalloc(void)
 {
 #if !ALLOC_COUNTER_ACTIVE
-    tap_skip("the sanitizer owns malloc; counted in the plain build");
+    tap_skip(ALLOC_COUNTER_WHY);
 #else
     fill_mixed(5000);
     long before = n_alloc;

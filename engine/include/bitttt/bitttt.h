@@ -243,10 +243,15 @@ TTT_API int ttt_state_load(ttt_model *model, const void *buf, size_t len);
  * fsynced and renamed over path, so path holds either the old or the new
  * complete state even after a crash. TTT_ERR_IO on failure; the old file
  * is left as it was. Allocates.
+ * Windows: path is UTF-8, as the bindings pass it (not the ANSI code page
+ * of fopen()); one that is not valid UTF-8 fails with TTT_ERR_IO. The
+ * temporary file is flushed with _commit and moved over path by MoveFileEx
+ * (replace-existing, write-through). While another handle holds path open
+ * without FILE_SHARE_DELETE the save fails with TTT_ERR_IO.
  */
 TTT_API int ttt_state_save_file(ttt_model *model, const char *path);
 
-/** Load a file written by ttt_state_save_file(); same rules as ttt_state_load(). */
+/** Load a file written by ttt_state_save_file(); same rules as ttt_state_load(). Windows: path is UTF-8. */
 TTT_API int ttt_state_load_file(ttt_model *model, const char *path);
 
 /* ---- Weight files (format in docs/SPEC.md, "Weight file") ---- */

@@ -5,9 +5,15 @@
         out, surprise = m.forward(np.zeros((10, 256), np.float32), surprise=True)
 
 Tokens are numpy float32 arrays of shape (N, D) (or (D,) for one token).
-C-contiguous float32 input is passed to the library as is, without a copy;
-other input is converted first. `out` must already be C-contiguous,
-writeable float32 of the right shape; `out=x` processes in place.
+Input goes to the library as is, without a copy, exactly when it is a
+numpy.ndarray with dtype float32 in native byte order, C-contiguous and
+aligned (read-only arrays included). Anything else is converted to a new
+float32 array first: float64 or any other dtype, Fortran-order arrays,
+strided views (x[:, ::2], x.T, x[::2]), byte-swapped or unaligned arrays,
+lists. With strict=True (on the Model or Anomaly, or per call) such input
+raises ValueError, naming what would need the copy, instead of being
+copied. `out` must already be C-contiguous, writeable float32 of the right
+shape (never converted); `out=x` processes in place.
 
 The library is found through, in order: the BITTTT_LIBRARY environment
 variable (a full path), ctypes.util.find_library("bitttt"), the soname
@@ -210,6 +216,31 @@ def _fptr(a):
     return a.ctypes.data_as(_FP)
 
 
+def _why_copy(a):
+    """Why a would need a copy to reach the library, or None if it goes as is."""
+    if not isinstance(a, np.ndarray):
+        return "a %s is not a numpy array" % type(a).__name__
+    if a.dtype != np.float32:
+        return "dtype %s (%s) is not float32 in native byte order" % (a.dtype.name, a.dtype.str)
+    if not a.flags.c_contiguous:
+        return ("Fortran-order array" if a.flags.f_contiguous else
+                "strided (non-contiguous) array, strides %r" % (a.strides,))
+    if not a.flags.aligned:
+        return "unaligned array"
+    return None
+
+
+def _as_f32(a, strict, what):
+    """a as C-contiguous float32: itself when it already is one, else a
+    converted copy, or ValueError with strict."""
+    why = _why_copy(a)
+    if why is None:
+        return a
+    if strict:
+        raise ValueError("%s would need a copy (%s) and strict=True" % (what, why))
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
 class _Owned:
     """A library handle owned by a Python object: close(), a context manager,
     and freed when collected. Subclasses name their destroy function."""
@@ -251,10 +282,11 @@ class Model(_Owned):
     def __init__(self, hidden_dim, inner_lr=DEFAULT_INNER_LR, state_dim=0,
                  seed=DEFAULT_SEED, learning=True, max_isa="auto", objective="reconstruct",
                  feature_norm="auto", update="gradient", forget=0.0, residual=False,
-                 weights=None):
+                 strict=False, weights=None):
         """weights: a weight file's path to load instead of the seed-drawn
         projections (see load_weights)."""
         self._h = None
+        self.strict = bool(strict)
         for name, value, names in (("max_isa", max_isa, ISA_NAMES), ("objective", objective, OBJECTIVES),
                                    ("feature_norm", feature_norm, FEATURE_NORMS),
                                    ("update", update, UPDATES)):
@@ -290,13 +322,15 @@ class Model(_Owned):
                 raise
 
     # ---- processing ----
-    def forward(self, x, out=None, surprise=False):
+    def forward(self, x, out=None, surprise=False, strict=None):
         """Run tokens x ((N, D) or (D,)) through the layer, learning from each.
+        strict (default: the model's): raise ValueError rather than copy an
+        x that is not C-contiguous aligned float32 (see the module doc).
 
         Returns out, or (out, surprise) with surprise=True (float32, N)."""
         h = self._handle()
         D = self.hidden_dim
-        x = np.ascontiguousarray(x, dtype=np.float32)  # no copy when already right
+        x = _as_f32(x, self.strict if strict is None else strict, "tokens")
         if x.ndim not in (1, 2) or x.shape[-1] != D:
             raise ValueError("tokens must have shape (N, %d) or (%d,), got %r" % (D, D, x.shape))
         n = x.shape[0] if x.ndim == 2 else 1
@@ -443,8 +477,9 @@ class Anomaly(_Owned):
     _what = "anomaly scorer"
 
     def __init__(self, k=30.0, mean_window=1000, short_window=10, long_window=2000,
-                 refit_every=100, range_margin=0.0):
+                 refit_every=100, range_margin=0.0, strict=False):
         self._h = None
+        self.strict = bool(strict)
         cfg = _AnomalyConfig()
         _lib.ttt_anomaly_config_default(ctypes.byref(cfg))
         ints = (mean_window, short_window, long_window, refit_every)
@@ -457,17 +492,19 @@ class Anomaly(_Owned):
         _check(_lib.ttt_anomaly_create(ctypes.byref(cfg), ctypes.byref(h)))
         self._h = h
 
-    def update(self, surprise, x=None, calibrated=False):
+    def update(self, surprise, x=None, calibrated=False, strict=None):
         """Score surprises (N,) (from Model.forward(..., surprise=True)); x,
-        the tokens ((N, D)), is read by the range rule only.
+        the tokens ((N, D)), is read by the range rule only. strict (default:
+        the scorer's): raise rather than copy (see the module doc).
 
         Returns score (float32, N), or (score, calibrated) with calibrated=True."""
         h = self._handle()
-        s = np.ascontiguousarray(surprise, dtype=np.float32).reshape(-1)
+        strict = self.strict if strict is None else strict
+        s = _as_f32(surprise, strict, "surprise").reshape(-1)
         n = s.shape[0]
         width = 0
         if x is not None:
-            x = np.ascontiguousarray(x, dtype=np.float32)
+            x = _as_f32(x, strict, "x")
             if x.ndim == 1 and n == 1:
                 x = x.reshape(1, -1)
             if x.ndim != 2 or x.shape[0] != n:

@@ -190,6 +190,31 @@ GST_START_TEST (test_negotiate_audio_bad_width)
 
 GST_END_TEST;
 
+/* GstBaseTransform tries refused caps again with every buffer: the error
+ * is posted once. */
+GST_START_TEST (test_refused_caps_said_once)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new (&bus);
+  gfloat x[3] = { 0 };
+  GstMessage *msg;
+  int i, errors = 0;
+
+  g_object_set (h->element, "frames-per-token", 3, NULL);
+  set_audio_caps (h, 8000, 1);
+  for (i = 0; i < 3; i++)
+    fail_unless (gst_harness_push (h, make_buffer (x, 3, 0,
+                GST_CLOCK_TIME_NONE)) != GST_FLOW_OK);
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR)) != NULL) {
+    errors++;
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (errors, 1);
+  harness_free (h, bus);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_negotiate_hidden_dim_mismatch)
 {
   GstBus *bus;
@@ -288,11 +313,13 @@ GST_START_TEST (test_tensor_matches_engine)
 
 GST_END_TEST;
 
-/* Feeds `frames` stereo frames in buffers of the given sizes (in frames),
- * then EOS; returns everything that came out, concatenated. */
+/* Feeds `frames` stereo frames in buffers of the given sizes (in frames,
+ * cycled) from pts 0, then EOS; returns everything that came out,
+ * concatenated, after checking that every output buffer is timestamped by
+ * its content: its first frame's position in the stream. */
 static gfloat *
-run_audio (const gfloat * x, gsize frames, const gsize * sizes, guint fpt,
-    gsize * out_len, GstClockTime * drain_pts, GstClockTime * drain_dur)
+run_audio_mix (const gfloat * x, gsize frames, const gsize * sizes, guint fpt,
+    gdouble mix, gsize * out_len)
 {
   const gint rate = 8000, channels = 2;
   GstHarness *h = harness_new (NULL);
@@ -301,9 +328,12 @@ run_audio (const gfloat * x, gsize frames, const gsize * sizes, guint fpt,
   gsize pos = 0, i = 0;
 
   g_object_set (h->element, "frames-per-token", fpt, NULL);
+  if (mix >= 0.0)
+    g_object_set (h->element, "mix", mix, NULL);
   set_audio_caps (h, rate, channels);
   while (pos < frames) {
-    const gsize n = MIN (sizes[i % 7], frames - pos);
+    const gsize size = sizes[i++ % 7];
+    const gsize n = MIN (size, frames - pos);
     const GstClockTime pts =
         gst_util_uint64_scale_int (pos, GST_SECOND, rate);
     const GstClockTime end =
@@ -311,16 +341,20 @@ run_audio (const gfloat * x, gsize frames, const gsize * sizes, guint fpt,
     fail_unless_equals_int (gst_harness_push (h, make_buffer (x + pos *
                 channels, n * channels, pts, end - pts)), GST_FLOW_OK);
     pos += n;
-    i++;
   }
   fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
   while ((buf = gst_harness_try_pull (h)) != NULL) {
+    const guint64 f0 = out->len / channels;
     GstMapInfo map;
+
     gst_buffer_map (buf, &map, GST_MAP_READ);
     g_array_append_vals (out, map.data, map.size / sizeof (gfloat));
     gst_buffer_unmap (buf, &map);
-    *drain_pts = GST_BUFFER_PTS (buf);
-    *drain_dur = GST_BUFFER_DURATION (buf);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (buf),
+        gst_util_uint64_scale_int (f0, GST_SECOND, rate));
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (buf),
+        gst_util_uint64_scale_int (out->len / channels, GST_SECOND, rate)
+        - GST_BUFFER_PTS (buf));
     gst_buffer_unref (buf);
   }
   gst_harness_teardown (h);
@@ -328,56 +362,224 @@ run_audio (const gfloat * x, gsize frames, const gsize * sizes, guint fpt,
   return (gfloat *) g_array_free (out, FALSE);
 }
 
+static gfloat *
+run_audio (const gfloat * x, gsize frames, const gsize * sizes, guint fpt,
+    gsize * out_len)
+{
+  return run_audio_mix (x, frames, sizes, fpt, -1.0, out_len);
+}
+
+/* Output sample i is input sample i, processed: as many samples out as in,
+ * token k's processed content at token k's input position and time, the
+ * final partial token unchanged, whatever the split. */
 GST_START_TEST (test_audio_splits_and_drain)
 {
   const guint fpt = 4, channels = 2;
-  const gsize dim = fpt * channels, hold = (fpt - 1) * channels;
+  const gsize dim = fpt * channels;
   const gsize frames = 1003;    /* 250 tokens and 3 frames left over */
   const gsize one[7] = { frames, frames, frames, frames, frames, frames,
     frames
   };
   const gsize odd[7] = { 1, 7, 2, 13, 3, 0, 5 };
   const gsize tiny[7] = { 1, 1, 2, 1, 1, 1, 3 };
+  const gsize short_first[7] = { 2, 1, 500, 1, 0, 9, 3 };
+  const gsize *splits[4] = { one, odd, tiny, short_first };
   gfloat *x = make_tokens (dim, frames * channels / dim + 1, 4);
-  gfloat *exp = g_new0 (gfloat, hold + frames * channels);
+  gfloat *exp = g_new0 (gfloat, frames * channels);
   ttt_model *m = engine_new (dim, TTT_DEFAULT_INNER_LR);
   const gsize ntok = frames * channels / dim;
-  gsize len_a, len_b, len_c;
-  GstClockTime pts, dur;
-  gfloat *a, *b, *c;
+  gsize i;
 
-  /* expected: fpt - 1 frames of silence, the processed complete tokens,
-   * then the final partial token unchanged */
-  memcpy (exp + hold, x, frames * channels * sizeof (gfloat));
-  engine_run (m, exp + hold, ntok, NULL);
+  /* expected: token k of the input, run through the engine (and brought
+   * to its level), at token k's place; the final partial token as it came
+   * in */
+  memcpy (exp, x, frames * channels * sizeof (gfloat));
+  engine_run (m, exp, ntok, NULL);
+  audio_mix (exp, x, ntok, dim, 1.0);
 
-  a = run_audio (x, frames, one, fpt, &len_a, &pts, &dur);
-  fail_unless_equals_uint64 (len_a, hold + frames * channels);
-  fail_unless (memcmp (a, exp, len_a * sizeof (gfloat)) == 0);
-  /* the drain buffer follows the last input buffer */
-  fail_unless_equals_uint64 (pts, gst_util_uint64_scale_int (frames,
-          GST_SECOND, 8000));
-  fail_unless_equals_uint64 (dur, gst_util_uint64_scale_int (fpt - 1,
-          GST_SECOND, 8000));
-  /* nothing lost at the end: the last partial token is the input's tail */
-  fail_unless (memcmp (a + len_a - 6, x + frames * channels - 6,
-          6 * sizeof (gfloat)) == 0);
+  for (i = 0; i < G_N_ELEMENTS (splits); i++) {
+    gsize len;
+    gfloat *a = run_audio (x, frames, splits[i], fpt, &len);
 
-  b = run_audio (x, frames, odd, fpt, &len_b, &pts, &dur);
-  fail_unless_equals_uint64 (len_b, len_a);
-  fail_unless (memcmp (a, b, len_a * sizeof (gfloat)) == 0,
-      "odd splits change the output");
-  c = run_audio (x, frames, tiny, fpt, &len_c, &pts, &dur);
-  fail_unless_equals_uint64 (len_c, len_a);
-  fail_unless (memcmp (a, c, len_a * sizeof (gfloat)) == 0,
-      "tiny splits change the output");
+    fail_unless_equals_uint64 (len, frames * channels);
+    fail_unless (memcmp (a, exp, len * sizeof (gfloat)) == 0,
+        "split %" G_GSIZE_FORMAT ": output differs from the input run "
+        "through the engine in place", i);
+    g_free (a);
+  }
 
   ttt_destroy (m);
-  g_free (a);
-  g_free (b);
-  g_free (c);
   g_free (x);
   g_free (exp);
+}
+
+GST_END_TEST;
+
+/* A stream shorter than the delay line comes out whole at EOS. */
+GST_START_TEST (test_audio_shorter_than_a_token)
+{
+  const gsize sizes[7] = { 1, 2, 1, 1, 1, 1, 1 };
+  gfloat x[2 * 5];
+  gsize len;
+  gfloat *a;
+
+  fill_random (x, G_N_ELEMENTS (x), 6);
+  a = run_audio (x, 5, sizes, 8, &len);
+  fail_unless_equals_uint64 (len, 10);
+  fail_unless (memcmp (a, x, sizeof (x)) == 0);
+  g_free (a);
+}
+
+GST_END_TEST;
+
+/* A DISCONT after a gap: the audio before it leaves with its own times,
+ * the audio after it with the new ones; no sample is lost. */
+GST_START_TEST (test_audio_discont)
+{
+  const gint rate = 1000;
+  GstHarness *h = harness_new (NULL);
+  gfloat x[20];
+  GstBuffer *b, *out;
+  GstClockTime pts[4];
+  gsize sizes[4], n = 0, total = 0;
+
+  fill_random (x, G_N_ELEMENTS (x), 8);
+  g_object_set (h->element, "frames-per-token", 4, NULL);
+  set_audio_caps (h, rate, 1);
+  fail_unless_equals_int (gst_harness_push (h, make_buffer (x, 10, 0,
+              10 * GST_MSECOND)), GST_FLOW_OK);
+  b = make_buffer (x + 10, 10, GST_SECOND, 10 * GST_MSECOND);
+  GST_BUFFER_FLAG_SET (b, GST_BUFFER_FLAG_DISCONT);
+  fail_unless_equals_int (gst_harness_push (h, b), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  while ((out = gst_harness_try_pull (h)) != NULL) {
+    fail_unless (n < 4);
+    pts[n] = GST_BUFFER_PTS (out);
+    sizes[n++] = gst_buffer_get_size (out) / 4;
+    total += gst_buffer_get_size (out) / 4;
+    gst_buffer_unref (out);
+  }
+  /* 7 frames, the 3 held back, then the same after the gap */
+  fail_unless_equals_uint64 (n, 4);
+  fail_unless_equals_uint64 (total, 20);
+  fail_unless_equals_uint64 (pts[0], 0);
+  fail_unless_equals_uint64 (sizes[0], 7);
+  fail_unless_equals_uint64 (pts[1], 7 * GST_MSECOND);
+  fail_unless_equals_uint64 (sizes[1], 3);
+  fail_unless_equals_uint64 (pts[2], GST_SECOND);
+  fail_unless_equals_uint64 (sizes[2], 7);
+  fail_unless_equals_uint64 (pts[3], GST_SECOND + 7 * GST_MSECOND);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* mix = 0 is the input; 0.5 the documented blend; the default never
+ * gives a token more energy or a higher peak than it came with, and still
+ * changes it. */
+GST_START_TEST (test_audio_mix)
+{
+  const guint fpt = 4, channels = 2;
+  const gsize dim = fpt * channels, ntok = 300, frames = ntok * fpt;
+  const gsize sizes[7] = { 100, 3, 77, 1, 500, 8, 13 };
+  gfloat *x = make_tokens (dim, ntok, 12);
+  gfloat *exp = g_memdup2 (x, ntok * dim * sizeof (gfloat));
+  ttt_model *m = engine_new (dim, TTT_DEFAULT_INNER_LR);
+  gsize len, t, i, changed = 0;
+  gfloat *a;
+
+  a = run_audio_mix (x, frames, sizes, fpt, 0.0, &len);
+  fail_unless_equals_uint64 (len, ntok * dim);
+  fail_unless (memcmp (a, x, len * sizeof (gfloat)) == 0, "mix=0 changed "
+      "the audio");
+  g_free (a);
+
+  engine_run (m, exp, ntok, NULL);
+  audio_mix (exp, x, ntok, dim, 0.5);
+  a = run_audio_mix (x, frames, sizes, fpt, 0.5, &len);
+  fail_unless (memcmp (a, exp, len * sizeof (gfloat)) == 0, "mix=0.5");
+  g_free (a);
+
+  a = run_audio (x, frames, sizes, fpt, &len);
+  for (t = 0; t < ntok; t++) {
+    gdouble ex = 0.0, ey = 0.0;
+    gfloat px = 0.0f, py = 0.0f;
+    for (i = t * dim; i < (t + 1) * dim; i++) {
+      ex += (gdouble) x[i] * x[i];
+      ey += (gdouble) a[i] * a[i];
+      px = MAX (px, fabsf (x[i]));
+      py = MAX (py, fabsf (a[i]));
+    }
+    fail_unless (ey <= ex * (1.0 + 1e-6), "token %" G_GSIZE_FORMAT ": energy "
+        "%g out, %g in", t, ey, ex);
+    fail_unless (py <= px * (1.0f + 1e-6f), "token %" G_GSIZE_FORMAT ": peak "
+        "%g out, %g in", t, py, px);
+    changed += memcmp (a + t * dim, x + t * dim, dim * sizeof (gfloat)) != 0;
+  }
+  fail_unless (changed > ntok / 2, "only %" G_GSIZE_FORMAT " tokens changed",
+      changed);
+  g_free (a);
+  ttt_destroy (m);
+  g_free (exp);
+  g_free (x);
+}
+
+GST_END_TEST;
+
+static void
+on_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad, GArray * out)
+{
+  GstMapInfo map;
+
+  (void) sink;
+  (void) pad;
+  gst_buffer_map (buf, &map, GST_MAP_READ);
+  g_array_append_vals (out, map.data, map.size / sizeof (gfloat));
+  gst_buffer_unmap (buf, &map);
+}
+
+/* the samples a real pipeline gives: audiotestsrc ! bitttt ! fakesink */
+static GArray *
+run_pipeline (guint nbuf, guint spb)
+{
+  gchar *desc = g_strdup_printf ("audiotestsrc num-buffers=%u "
+      "samplesperbuffer=%u ! audio/x-raw,format=F32LE,rate=16000,channels=1 "
+      "! bitttt frames-per-token=64 ! fakesink name=sink signal-handoffs=true",
+      nbuf, spb);
+  GstElement *p = gst_parse_launch (desc, NULL);
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (p), "sink");
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (gfloat));
+  GstBus *bus = gst_element_get_bus (p);
+  GstMessage *msg;
+
+  fail_unless (p != NULL);
+  g_signal_connect (sink, "handoff", G_CALLBACK (on_handoff), out);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  msg = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+  gst_message_unref (msg);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (sink);
+  gst_object_unref (p);
+  g_free (desc);
+  return out;
+}
+
+/* The issue's check: 66,600 samples in, 66,600 out, bit for bit the same
+ * in buffers of 333 or of 6660 samples. */
+GST_START_TEST (test_audio_pipeline_keeps_length)
+{
+  GArray *a = run_pipeline (200, 333);
+  GArray *b = run_pipeline (10, 6660);
+
+  fail_unless_equals_uint64 (a->len, 66600);
+  fail_unless_equals_uint64 (b->len, 66600);
+  fail_unless (memcmp (a->data, b->data, a->len * sizeof (gfloat)) == 0,
+      "the split into buffers changes the output");
+  g_array_free (a, TRUE);
+  g_array_free (b, TRUE);
 }
 
 GST_END_TEST;
@@ -729,6 +931,54 @@ GST_START_TEST (test_state_round_trip)
 
 GST_END_TEST;
 
+/* An unusable state-location fails at once, naming the problem, rather
+ * than at the save after the whole run. */
+static void
+check_bad_state_location (const gchar * path, const gchar * problem)
+{
+  GstBus *bus;
+  GstHarness *h = harness_new (&bus);
+  gfloat x[16] = { 0 };
+  gchar *text;
+
+  g_object_set (h->element, "state-location", path, NULL);
+  set_tensor_caps (h, 16, 1);
+  fail_unless (gst_harness_push (h, make_buffer (x, 16, 0,
+              GST_CLOCK_TIME_NONE)) != GST_FLOW_OK);
+  text = pop_message_text (bus, GST_MESSAGE_ERROR);
+  fail_unless (text != NULL);
+  fail_unless (strstr (text, problem) != NULL, "%s", text);
+  fail_unless (strstr (text, path) != NULL, "%s", text);
+  g_free (text);
+  harness_free (h, bus);
+}
+
+GST_START_TEST (test_state_location_checked)
+{
+  gchar *dir, *file = temp_path ("plain-file", &dir);
+  gchar *below = g_build_filename (file, "model.state", NULL);
+  gchar *missing = g_build_filename (dir, "missing", "model.state", NULL);
+
+  fail_unless (g_file_set_contents (file, "x", 1, NULL));
+  check_bad_state_location (missing, "does not exist");
+  check_bad_state_location (below, "is not a directory");
+  check_bad_state_location (dir, "is a directory");
+  /* the check in start (a real pipeline sets the property first) */
+  {
+    GstElement *e = gst_element_factory_make ("bitttt", NULL);
+    g_object_set (e, "state-location", missing, NULL);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
+        GST_STATE_CHANGE_FAILURE);
+    gst_element_set_state (e, GST_STATE_NULL);
+    gst_object_unref (e);
+  }
+  g_free (below);
+  g_free (missing);
+  remove_temp (file, dir);
+}
+
+GST_END_TEST;
+
 static void
 check_bad_state_file (const gchar * contents, gsize len, guint dim,
     int expected_err)
@@ -956,11 +1206,16 @@ bitttt_suite (void)
   tcase_add_test (tc, test_negotiate_tensor);
   tcase_add_test (tc, test_negotiate_audio);
   tcase_add_test (tc, test_negotiate_audio_bad_width);
+  tcase_add_test (tc, test_refused_caps_said_once);
   tcase_add_test (tc, test_negotiate_hidden_dim_mismatch);
   tcase_add_test (tc, test_in_place);
   tcase_add_test (tc, test_not_writable_is_copied);
   tcase_add_test (tc, test_tensor_matches_engine);
   tcase_add_test (tc, test_audio_splits_and_drain);
+  tcase_add_test (tc, test_audio_shorter_than_a_token);
+  tcase_add_test (tc, test_audio_discont);
+  tcase_add_test (tc, test_audio_pipeline_keeps_length);
+  tcase_add_test (tc, test_audio_mix);
   tcase_add_test (tc, test_audio_latency);
   tcase_add_test (tc, test_reset_signal);
   tcase_add_test (tc, test_reset_on_flush);
@@ -971,6 +1226,7 @@ bitttt_suite (void)
   tcase_add_test (tc, test_no_messages_when_off);
   tcase_add_test (tc, test_state_round_trip);
   tcase_add_test (tc, test_state_corrupt_file);
+  tcase_add_test (tc, test_state_location_checked);
   tcase_add_test (tc, test_nan_tokens);
   tcase_add_test (tc, test_wrong_size);
   tcase_add_test (tc, test_renegotiate_other_width);

@@ -417,7 +417,7 @@ GST_START_TEST (test_anomaly_meta_absent_when_off)
 
 GST_END_TEST;
 
-/* The message's `anomaly` is the max of its interval's scores (NaN with
+/* The message's `anomaly` is the max of its interval's scores (absent with
  * anomaly off); the meta is off, so the scores go through the scratch. */
 static void
 check_anomaly_messages (gboolean anomaly)
@@ -454,17 +454,19 @@ check_anomaly_messages (gboolean anomaly)
       gdouble got, want = -INFINITY;
 
       fail_unless (msg != NULL);
-      fail_unless (gst_structure_get_double (gst_message_get_structure (msg),
-              "anomaly", &got));
       for (i = (b - 2) * ntok; i < (b + 1) * ntok; i++)
         if (exp_a[i] > want)
           want = exp_a[i];
       if (anomaly) {
+        fail_unless (gst_structure_get_double (gst_message_get_structure
+                (msg), "anomaly", &got));
         fail_unless (got == want, "message %" G_GSIZE_FORMAT ": anomaly %.9g, "
             "expected %.9g", nmsg, got, want);
         top = MAX (top, got);
       } else {
-        fail_unless (isnan (got), "anomaly %g with anomaly=false", got);
+        /* off: no field at all, rather than a NaN to be filtered out */
+        fail_if (gst_structure_has_field (gst_message_get_structure (msg),
+                "anomaly"), "anomaly field with anomaly=false");
       }
       nmsg++;
       gst_message_unref (msg);
@@ -658,24 +660,23 @@ GST_START_TEST (test_hop_passthrough_and_latency)
 GST_END_TEST;
 
 /* hop = frames-per-token is the ordinary element: delay line, latency,
- * processed output equal to the engine's. */
+ * processed output equal to the engine's, sample for sample. */
 GST_START_TEST (test_hop_equal_fpt)
 {
   static const gsize odd[] = { 1, 7, 2, 13, 3, 0, 5 };
   const gsize frames = 1003, dim = FPT * CHANNELS;
-  const gsize hold = (FPT - 1) * CHANNELS, ntok = frames * CHANNELS / dim;
+  const gsize ntok = frames * CHANNELS / dim;
   gfloat *x = make_tokens (CHANNELS, frames, 0, 4);
-  gfloat *exp = g_new0 (gfloat, hold + frames * CHANNELS);
+  gfloat *exp = g_memdup2 (x, frames * CHANNELS * sizeof (gfloat));
   ttt_model *m = engine_new (dim, NULL);
   GstBus *bus;
   GstHarness *h = harness_new (&bus);
   Collected c;
 
-  memcpy (exp + hold, x, frames * CHANNELS * sizeof (gfloat));
-  fail_unless_equals_int (ttt_forward_ex (m, exp + hold, ntok, exp + hold,
-          NULL), TTT_OK);
+  fail_unless_equals_int (ttt_forward_ex (m, exp, ntok, exp, NULL), TTT_OK);
+  audio_mix (exp, x, ntok, dim, 1.0);
   run_analyser (FPT, x, frames, odd, G_N_ELEMENTS (odd), FALSE, &c);
-  fail_unless_equals_uint64 (c.audio->len, hold + frames * CHANNELS);
+  fail_unless_equals_uint64 (c.audio->len, frames * CHANNELS);
   fail_unless (memcmp (c.audio->data, exp, c.audio->len * sizeof (gfloat))
       == 0, "hop = frames-per-token differs from the delay-line output");
   fail_unless_equals_uint64 (c.msg_tokens, ntok);

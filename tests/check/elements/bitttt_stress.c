@@ -527,24 +527,30 @@ GST_START_TEST (test_flush_seek_sequences)
 GST_END_TEST;
 
 /*
- * When the save in stop() fails (here: the state-location's directory does
- * not exist) the error is posted, and the element still reaches NULL: an
- * application can always shut the pipeline down.
+ * When the save in stop() fails (here: the state-location's directory was
+ * there at start and is gone by the stop) the error is posted, and the
+ * element still reaches NULL: an application can always shut the
+ * pipeline down.
  */
 GST_START_TEST (test_stop_after_failed_save)
 {
   GstHarness *h = gst_harness_new ("bitttt");
   gfloat x[16] = { 0.5f };
+  gchar *dir = g_dir_make_tmp ("bitttt-stress-XXXXXX", NULL);
+  gchar *path = g_build_filename (dir, "model.state", NULL);
 
-  g_object_set (h->element, "state-location",
-      "/nonexistent-bitttt-dir/model.state", NULL);
+  g_object_set (h->element, "state-location", path, NULL);
   gst_harness_set_src_caps (h, tensor_caps (16, 1));
   fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (x,
               sizeof x)), GST_FLOW_OK);
   gst_buffer_unref (gst_harness_pull (h));
+  fail_unless_equals_int (g_rmdir (dir), 0);
   fail_unless_equals_int (gst_element_set_state (h->element, GST_STATE_NULL),
       GST_STATE_CHANGE_SUCCESS);
+  fail_if (g_file_test (path, G_FILE_TEST_EXISTS));
   gst_harness_teardown (h);
+  g_free (path);
+  g_free (dir);
 }
 
 GST_END_TEST;

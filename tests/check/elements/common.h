@@ -5,6 +5,7 @@
 #ifndef BITTTT_CHECK_COMMON_H
 #define BITTTT_CHECK_COMMON_H
 
+#include <math.h>
 #include <gst/gst.h>
 #include <gst/check/gstharness.h>
 
@@ -70,6 +71,42 @@ set_caps_fmt (GstHarness * h, const gchar * fmt, gint a, gint b)
   gchar *caps = g_strdup_printf (fmt, a, b);
   gst_harness_set_src_caps_str (h, caps);
   g_free (caps);
+}
+
+/* What docs/element.md ("Audio level and mix") says the element makes of
+ * the engine's output y (in place) for the input x, n tokens of dim:
+ * y scaled to at most the energy and the peak of x, mixed with x; tokens
+ * with a non-finite value (skipped by the engine) left alone. Written from
+ * the docs (float, four lanes i mod 4, summed as (0 + 1) + (2 + 3)), for
+ * the expected values of the audio tests. */
+static inline void
+audio_mix (gfloat * y, const gfloat * x, gsize n, gsize dim, gfloat mix)
+{
+  gsize t, i;
+
+  for (t = 0; t < n; t++, y += dim, x += dim) {
+    gfloat ex[4] = { 0 }, ey[4] = { 0 }, px = 0.0f, py = 0.0f, g = 1.0f;
+    gfloat sx, sy;
+    gboolean finite = TRUE;
+
+    for (i = 0; i < dim; i++)
+      finite = finite && isfinite (x[i]);
+    if (!finite)
+      continue;
+    for (i = 0; i < dim; i++) {
+      ex[i % 4] += x[i] * x[i];
+      ey[i % 4] += y[i] * y[i];
+      px = MAX (px, fabsf (x[i]));
+      py = MAX (py, fabsf (y[i]));
+    }
+    sx = (ex[0] + ex[1]) + (ex[2] + ex[3]);
+    sy = (ey[0] + ey[1]) + (ey[2] + ey[3]);
+    /* neither the energy nor the peak of x */
+    if (sy > 0.0f)
+      g = MIN (sqrtf (sx / sy), px / py);
+    for (i = 0; i < dim; i++)
+      y[i] = mix == 1.0f ? g * y[i] : (1.0f - mix) * x[i] + mix * g * y[i];
+  }
 }
 
 #endif
