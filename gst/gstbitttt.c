@@ -106,6 +106,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_bitttt_debug);
 #define DEFAULT_ANOMALY FALSE
 #define DEFAULT_ANOMALY_K TTT_ANOMALY_DEFAULT_K
 #define DEFAULT_ANOMALY_RANGE_MARGIN 0.0f
+#define DEFAULT_ANOMALY_SHORT_WINDOW 10
+#define DEFAULT_ANOMALY_LONG_WINDOW 2000
+#define DEFAULT_ANOMALY_REFIT_EVERY 100
+#define DEFAULT_ANOMALY_HOLD 0
 #define DEFAULT_HOP 0
 #define DEFAULT_MIX 1.0
 
@@ -133,6 +137,10 @@ enum
   PROP_ANOMALY,
   PROP_ANOMALY_K,
   PROP_ANOMALY_RANGE_MARGIN,
+  PROP_ANOMALY_SHORT_WINDOW,
+  PROP_ANOMALY_LONG_WINDOW,
+  PROP_ANOMALY_REFIT_EVERY,
+  PROP_ANOMALY_HOLD,
   PROP_HOP,
   PROP_MIX,
   PROP_WEIGHTS_LOCATION,
@@ -175,6 +183,10 @@ struct _GstBitTTT
   gboolean anomaly_on;
   gfloat anomaly_k;
   gfloat anomaly_range_margin;
+  guint anomaly_short_window;
+  guint anomaly_long_window;
+  guint anomaly_refit_every;
+  guint anomaly_hold;
   guint hop_prop;
   gdouble mix;
 
@@ -434,6 +446,30 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
           "Score 1 for a token holding a value outside the range seen so "
           "far widened by this fraction of it (0 = off)", 0.0f, G_MAXFLOAT,
           DEFAULT_ANOMALY_RANGE_MARGIN, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_ANOMALY_SHORT_WINDOW,
+      g_param_spec_uint ("anomaly-short-window", "Anomaly short window",
+          "Tokens whose calibrated surprise is averaged before scoring "
+          "(1 scores each token alone, so a single spike counts)",
+          1, TTT_ANOMALY_MAX_WINDOW, DEFAULT_ANOMALY_SHORT_WINDOW,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_ANOMALY_LONG_WINDOW,
+      g_param_spec_uint ("anomaly-long-window", "Anomaly long window",
+          "Short averages the likelihood's Gaussian is fitted to: the "
+          "history an anomaly is judged against",
+          1, TTT_ANOMALY_MAX_WINDOW, DEFAULT_ANOMALY_LONG_WINDOW,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_ANOMALY_REFIT_EVERY,
+      g_param_spec_uint ("anomaly-refit-every", "Anomaly refit every",
+          "Tokens between two fits of the Gaussian; also the warm-up before "
+          "the first score, when shorter than anomaly-long-window",
+          1, G_MAXUINT, DEFAULT_ANOMALY_REFIT_EVERY,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_ANOMALY_HOLD,
+      g_param_spec_uint ("anomaly-hold", "Anomaly hold",
+          "Burst suppression: a token's score is 0 unless it is above the "
+          "scores of the previous anomaly-hold tokens (0 = off)",
+          0, TTT_ANOMALY_MAX_WINDOW, DEFAULT_ANOMALY_HOLD,
+          rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_HOP,
       g_param_spec_uint ("hop", "Hop",
           "Audio only, ignored for tensors: frames between the starts of two "
@@ -469,7 +505,9 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
           0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_KERNEL,
       g_param_spec_string ("kernel", "Kernel",
-          "Kernel set the engine chose for this CPU (NULL before caps)",
+          "Kernels the engine chose for this CPU and shape: one table, or "
+          "the table per slot, e.g. \"tgemm=avx512-vnni quantize_block=avx2 ...\" "
+          "(NULL before caps)",
           NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   /**
@@ -526,6 +564,10 @@ gst_bitttt_init (GstBitTTT * self)
   self->anomaly_on = DEFAULT_ANOMALY;
   self->anomaly_k = DEFAULT_ANOMALY_K;
   self->anomaly_range_margin = DEFAULT_ANOMALY_RANGE_MARGIN;
+  self->anomaly_short_window = DEFAULT_ANOMALY_SHORT_WINDOW;
+  self->anomaly_long_window = DEFAULT_ANOMALY_LONG_WINDOW;
+  self->anomaly_refit_every = DEFAULT_ANOMALY_REFIT_EVERY;
+  self->anomaly_hold = DEFAULT_ANOMALY_HOLD;
   self->hop_prop = DEFAULT_HOP;
   self->mix = DEFAULT_MIX;
   gst_bitttt_stats_init (&self->stats, GST_ELEMENT (self));
@@ -624,6 +666,18 @@ gst_bitttt_set_property (GObject * object, guint prop_id,
     case PROP_ANOMALY_RANGE_MARGIN:
       self->anomaly_range_margin = g_value_get_float (value);
       break;
+    case PROP_ANOMALY_SHORT_WINDOW:
+      self->anomaly_short_window = g_value_get_uint (value);
+      break;
+    case PROP_ANOMALY_LONG_WINDOW:
+      self->anomaly_long_window = g_value_get_uint (value);
+      break;
+    case PROP_ANOMALY_REFIT_EVERY:
+      self->anomaly_refit_every = g_value_get_uint (value);
+      break;
+    case PROP_ANOMALY_HOLD:
+      self->anomaly_hold = g_value_get_uint (value);
+      break;
     case PROP_HOP:
       self->hop_prop = g_value_get_uint (value);
       break;
@@ -702,6 +756,18 @@ gst_bitttt_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_ANOMALY_RANGE_MARGIN:
       g_value_set_float (value, self->anomaly_range_margin);
+      break;
+    case PROP_ANOMALY_SHORT_WINDOW:
+      g_value_set_uint (value, self->anomaly_short_window);
+      break;
+    case PROP_ANOMALY_LONG_WINDOW:
+      g_value_set_uint (value, self->anomaly_long_window);
+      break;
+    case PROP_ANOMALY_REFIT_EVERY:
+      g_value_set_uint (value, self->anomaly_refit_every);
+      break;
+    case PROP_ANOMALY_HOLD:
+      g_value_set_uint (value, self->anomaly_hold);
       break;
     case PROP_HOP:
       g_value_set_uint (value, self->hop_prop);
@@ -925,6 +991,10 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
   anomaly = self->anomaly_on;
   acfg.k = self->anomaly_k;
   acfg.range_margin = self->anomaly_range_margin;
+  acfg.short_window = self->anomaly_short_window;
+  acfg.long_window = self->anomaly_long_window;
+  acfg.refit_every = self->anomaly_refit_every;
+  acfg.hold = self->anomaly_hold;
   path = load ? g_strdup (self->state_location) : NULL;
   weights = g_strdup (self->weights_location);
   GST_OBJECT_UNLOCK (self);

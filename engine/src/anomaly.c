@@ -34,6 +34,13 @@ struct ttt_anomaly {
 
     int have_range;
     double lo, hi;
+
+    /* hold: the running maximum of the last cfg.hold raw scores, as a
+     * monotonic queue (values falling from head to tail) of hold + 1 slots */
+    double *hold_v;
+    uint64_t *hold_t;
+    uint32_t hold_head, hold_len;
+    uint64_t scored;     /* raw scores pushed so far */
 };
 
 void ttt_anomaly_config_default(ttt_anomaly_config *cfg)
@@ -48,6 +55,7 @@ void ttt_anomaly_config_default(ttt_anomaly_config *cfg)
     cfg->long_window = 2000;
     cfg->refit_every = 100;
     cfg->range_margin = 0.0f;
+    cfg->hold = 0;
 }
 
 static int valid_config(const ttt_anomaly_config *c)
@@ -55,7 +63,8 @@ static int valid_config(const ttt_anomaly_config *c)
     return isfinite(c->k) && c->k > 0.0f && c->mean_window >= 1 &&
            c->short_window >= 1 && c->short_window <= TTT_ANOMALY_MAX_WINDOW &&
            c->long_window >= 1 && c->long_window <= TTT_ANOMALY_MAX_WINDOW &&
-           c->refit_every >= 1 && isfinite(c->range_margin) && c->range_margin >= 0.0f;
+           c->refit_every >= 1 && isfinite(c->range_margin) && c->range_margin >= 0.0f &&
+           c->hold <= TTT_ANOMALY_MAX_WINDOW;
 }
 
 int ttt_anomaly_create(const ttt_anomaly_config *cfg, ttt_anomaly **out)
@@ -63,13 +72,20 @@ int ttt_anomaly_create(const ttt_anomaly_config *cfg, ttt_anomaly **out)
     if (!out)
         return TTT_ERR_INVALID_ARG;
     *out = NULL;
-    if (!cfg || cfg->struct_size < sizeof *cfg || !valid_config(cfg))
+    if (!cfg || cfg->struct_size < TTT_ANOMALY_CONFIG_SIZE_1_1)
         return TTT_ERR_INVALID_ARG;
+    /* an older caller's struct ends earlier: its missing fields default */
+    ttt_anomaly_config full;
+    ttt_anomaly_config_default(&full);
+    memcpy(&full, cfg, cfg->struct_size < sizeof full ? cfg->struct_size : sizeof full);
+    full.struct_size = sizeof full;
+    if (!valid_config(&full))
+        return TTT_ERR_INVALID_ARG;
+    cfg = &full;
     ttt_anomaly *a = calloc(1, sizeof *a);
     if (!a)
         return TTT_ERR_NOMEM;
     memcpy(&a->cfg, cfg, sizeof *cfg);
-    a->cfg.struct_size = sizeof *cfg;
     a->k = cfg->k;
     a->margin = cfg->range_margin;
     /* averages overlap by short_window - 1 tokens: fewer than short_window
@@ -79,7 +95,11 @@ int ttt_anomaly_create(const ttt_anomaly_config *cfg, ttt_anomaly **out)
     /* windows are capped at 2^24, so these products cannot overflow */
     a->shortw = calloc(cfg->short_window, sizeof *a->shortw);
     a->longw = calloc(cfg->long_window, sizeof *a->longw);
-    if (!a->shortw || !a->longw) {
+    if (cfg->hold) {
+        a->hold_v = calloc((size_t)cfg->hold + 1, sizeof *a->hold_v);
+        a->hold_t = calloc((size_t)cfg->hold + 1, sizeof *a->hold_t);
+    }
+    if (!a->shortw || !a->longw || (cfg->hold && (!a->hold_v || !a->hold_t))) {
         ttt_anomaly_destroy(a);
         return TTT_ERR_NOMEM;
     }
@@ -93,6 +113,8 @@ void ttt_anomaly_destroy(ttt_anomaly *a)
         return;
     free(a->shortw);
     free(a->longw);
+    free(a->hold_v);
+    free(a->hold_t);
     free(a);
 }
 
@@ -113,6 +135,8 @@ int ttt_anomaly_reset(ttt_anomaly *a)
     a->fit_mean = a->fit_std = 0.0;
     a->have_range = 0;
     a->lo = a->hi = 0.0;
+    a->hold_head = a->hold_len = 0;
+    a->scored = 0;
     return TTT_OK;
 }
 
@@ -242,6 +266,34 @@ static double range_rule(ttt_anomaly *a, double mn, double mx, int active)
     return active && out ? 1.0 : 0.0;
 }
 
+/* Step 7: v unless one of the last hold raw scores is >= v, then v joins
+ * them. Each value enters and leaves the queue once: O(1) per token. */
+static double hold_rule(ttt_anomaly *a, double v)
+{
+    const uint32_t cap = a->cfg.hold + 1;
+    const uint64_t t = a->scored++;
+    /* drop the head once it is older than the last hold tokens */
+    if (a->hold_len && a->hold_t[a->hold_head] + a->cfg.hold < t) {
+        a->hold_head = a->hold_head + 1 == cap ? 0 : a->hold_head + 1;
+        a->hold_len--;
+    }
+    const double out = a->hold_len && a->hold_v[a->hold_head] >= v ? 0.0 : v;
+    /* values no larger than v can never be the maximum again */
+    while (a->hold_len) {
+        uint32_t tail = a->hold_head + a->hold_len - 1;
+        tail = tail >= cap ? tail - cap : tail;
+        if (a->hold_v[tail] > v)
+            break;
+        a->hold_len--;
+    }
+    uint32_t pos = a->hold_head + a->hold_len;
+    pos = pos >= cap ? pos - cap : pos;
+    a->hold_v[pos] = v;
+    a->hold_t[pos] = t;
+    a->hold_len++;
+    return out;
+}
+
 int ttt_anomaly_update(ttt_anomaly *a, const float *surprise, const float *x,
                        size_t width, size_t n, float *score, float *calibrated)
 {
@@ -282,7 +334,8 @@ int ttt_anomaly_update(ttt_anomaly *a, const float *surprise, const float *x,
             push_long(a, avg);
         }
         const double rr = use_x ? range_rule(a, mn, mx, a->fitted) : 0.0;
-        score[i] = (float)(ll > rr ? ll : rr);
+        const double raw = ll > rr ? ll : rr;
+        score[i] = (float)(a->cfg.hold ? hold_rule(a, raw) : raw);
     }
     return TTT_OK;
 }

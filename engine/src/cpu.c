@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "once.h"
+#include "platform.h"
 
 #if defined(TTT_HAVE_X86)
 #include <cpuid.h>
@@ -78,16 +78,27 @@ ttt_isa ttt_cpu_isa(void)
     return (ttt_isa)g_isa;
 }
 
-const ttt_kernels *ttt_kernels_select(unsigned max_isa)
+size_t ttt_kernels_candidates(unsigned max_isa, const ttt_kernels **out)
 {
     unsigned isa = ttt_cpu_isa();
     if (max_isa != TTT_ISA_AUTO && max_isa < isa)
         isa = max_isa;
+    size_t n = 0;
+    out[n++] = &ttt_kernels_scalar;
 #if defined(TTT_HAVE_X86)
-    if (isa >= TTT_ISA_AVX512)
-        return g_vnni ? &ttt_kernels_avx512vnni : &ttt_kernels_avx512;
     if (isa >= TTT_ISA_AVX2)
-        return &ttt_kernels_avx2;
+        out[n++] = &ttt_kernels_avx2;
+    if (isa >= TTT_ISA_AVX512) {
+        out[n++] = &ttt_kernels_avx512;
+        if (g_vnni)
+            out[n++] = &ttt_kernels_avx512vnni;
+    }
 #endif
-    return &ttt_kernels_scalar;
+    return n;
+}
+
+const ttt_kernels *ttt_kernels_select(unsigned max_isa)
+{
+    const ttt_kernels *k[TTT_MAX_TABLES];
+    return k[ttt_kernels_candidates(max_isa, k) - 1];
 }

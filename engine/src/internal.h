@@ -31,6 +31,7 @@
 struct ttt_model {
     ttt_config cfg;          /* effective: state_dim resolved, isa resolved */
     const ttt_kernels *k;
+    const ttt_kernels *kup;  /* the table whose tpack lays out up for k->tgemm_residual */
 
     size_t D, d;
     size_t Dq, dq;           /* int8 row strides: D, d rounded up to 64 */

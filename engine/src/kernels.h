@@ -144,12 +144,32 @@ void ttt_chunk_update_avx2(float *Wt, size_t d, size_t ws, const float *C, const
                            float decay);
 void ttt_chunk_correct_avx2(float *p, size_t d, const float *C, const float *K, size_t cs, size_t n,
                             const float *x, float decay);
+/* AVX2's error, shared too: the SPEC's eight sums fill one ymm exactly,
+ * and opmasks only made the AVX-512 copy slower (bench_kernels, d <= 64) */
+float ttt_error_avx2(const float *p, const float *tg, size_t d, float r, float *c, uint32_t *pmax);
 extern const ttt_kernels ttt_kernels_avx512;
 extern const ttt_kernels ttt_kernels_avx512vnni;
 #endif
 
-/* The kernel set for an ISA cap (TTT_ISA_*), limited by the CPU and by the
- * TTT_FORCE_ISA environment variable. Thread-safe; CPU detection runs once. */
+/* cpu.c. The tables this CPU runs under an ISA cap (TTT_ISA_*) and the
+ * TTT_FORCE_ISA environment variable, lowest first, into out (room for
+ * TTT_MAX_TABLES); returns how many (>= 1: scalar always runs). The last is
+ * the choice by ISA. Thread-safe; CPU detection runs once. */
+#define TTT_MAX_TABLES 8
+size_t ttt_kernels_candidates(unsigned max_isa, const ttt_kernels **out);
+/* the last of ttt_kernels_candidates */
 const ttt_kernels *ttt_kernels_select(unsigned max_isa);
+
+/* dispatch.c. The kernels for a model of these shapes (D = hidden_dim,
+ * d = state_dim, nd = rows of Down) under an ISA cap: each slot of the
+ * table from the candidate that ran it fastest on these shapes, or, with
+ * measure == 0 (or TTT_DISPATCH=isa in the environment), the choice by ISA.
+ * The first model of a shape pays for the timing (bounded, a few hundred
+ * microseconds); later ones reuse the cached choice. *up gets the table
+ * whose tpack lays out Up for the returned table's tgemm_residual (in a mix,
+ * tpack belongs to tgemm, i.e. Down). Both pointers live for the process.
+ * Thread-safe. */
+const ttt_kernels *ttt_kernels_dispatch(unsigned max_isa, int measure, size_t D, size_t d, size_t nd,
+                                        const ttt_kernels **up);
 
 #endif

@@ -145,7 +145,7 @@ void ttt_install_projections(ttt_model *m, const uint8_t *down, const uint8_t *u
     m->s_down_v = m->nd > d ? s_down_v : s_down;
     /* the kernels read their own layout of the same weights */
     m->k->tpack(down, m->Dq, m->nd, D, m->down);
-    m->k->tpack(up, m->dq, D, d, m->up);
+    m->kup->tpack(up, m->dq, D, d, m->up);
 }
 
 int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
@@ -165,7 +165,8 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     const size_t d = cfg->state_dim ? cfg->state_dim : D / 4;
     if (D < 4 || D % 4 != 0 || D > TTT_MAX_HIDDEN_DIM || d < 1 || d > TTT_MAX_STATE_DIM)
         return TTT_ERR_INVALID_ARG;
-    if (!valid_lr(cfg->inner_lr) || cfg->max_isa > TTT_ISA_AVX512 || !valid_objective(cfg))
+    if (!valid_lr(cfg->inner_lr) || cfg->max_isa > TTT_ISA_AVX512 || cfg->dispatch > TTT_DISPATCH_ISA ||
+        !valid_objective(cfg))
         return TTT_ERR_INVALID_ARG;
 
     ttt_model *m = calloc(1, sizeof *m);
@@ -185,7 +186,6 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     m->ident = cfg->objective | (m->val_mag ? TTT_IDENT_MAGNITUDE : 0u) |
                (m->cfg.residual ? TTT_IDENT_RESIDUAL : 0u);
     m->nd = cfg->objective == TTT_OBJECTIVE_MULTIVIEW ? 2 * d : d;
-    m->k = ttt_kernels_select(cfg->max_isa);
     m->D = D;
     m->d = d;
     m->Dq = round_up(D, TTT_ALIGN);
@@ -201,12 +201,13 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
      * over the L1 and L2 sets instead of piling them into one */
     if (d >= TTT_CHUNK_MIN_D && m->ws % 1024 == 0)
         m->ws += TTT_ALIGN / sizeof(float);
+    m->k = ttt_kernels_dispatch(cfg->max_isa, cfg->dispatch == TTT_DISPATCH_MEASURE, D, d, m->nd, &m->kup);
 
     int err;
     uint8_t *down = NULL, *up = NULL;
     if ((err = ttt_draw_projections(m, &down, &up)) ||
         (err = alloc_array((void **)&m->down, m->k->tpack_size(m->nd, D), 1)) ||
-        (err = alloc_array((void **)&m->up, m->k->tpack_size(D, d), 1)) ||
+        (err = alloc_array((void **)&m->up, m->kup->tpack_size(D, d), 1)) ||
         (err = alloc_array((void **)&m->W, d, m->ws * sizeof(float))) ||
         (err = alloc_array((void **)&m->pend_c, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->pend_f, d, sizeof(float))) ||

@@ -64,7 +64,8 @@ static void fill(float *v, size_t n, float scale)
         v[i] = scale * frand();
 }
 
-static void setup(bufs *b, const ttt_kernels *k, size_t D)
+/* kup packs Up: in a mix (dispatch.c) it is the table of tgemm_residual */
+static void setup(bufs *b, const ttt_kernels *k, const ttt_kernels *kup, size_t D)
 {
     memset(b, 0, sizeof *b);
     b->D = D;
@@ -98,9 +99,9 @@ static void setup(bufs *b, const ttt_kernels *k, size_t D)
     for (size_t i = 0; i < D * D; i++)
         w[i] = (uint8_t)(ttt_splitmix64(&g_rng) % 3);
     b->down = zalloc(k->tpack_size(d, D));
-    b->up = zalloc(k->tpack_size(D, d));
+    b->up = zalloc(kup->tpack_size(D, d));
     k->tpack(w, D, d, D, b->down);
-    k->tpack(w, d, D, d, b->up);
+    kup->tpack(w, d, D, d, b->up);
     ttt_aligned_free(w);
     for (size_t t = 0; t < NTOK; t++) {
         b->g[t] = 1e-3f;
@@ -185,38 +186,74 @@ static double best_ns(const ttt_kernels *k, bufs *b, int which, ttt_model *m, lo
     return best / (double)(reps * NTOK) * 1e9;
 }
 
-static int bench(size_t D, unsigned isa)
+/* A model with these kernels, or NULL when the API cannot ask for them (a
+ * table below the best of its ISA level: avx512 beside avx512-vnni) */
+static ttt_model *model_for(size_t D, const ttt_kernels *k, int is_auto)
 {
-    const ttt_kernels *k = ttt_kernels_select(isa);
+    static const unsigned isas[] = { TTT_ISA_SCALAR, TTT_ISA_AVX2, TTT_ISA_AVX512 };
     ttt_config cfg;
+    ttt_model *m = NULL;
     ttt_config_default(&cfg);
     cfg.hidden_dim = D;
-    cfg.max_isa = isa;
-    ttt_model *m;
-    if (ttt_create_ex(&cfg, &m) != TTT_OK) {
-        fprintf(stderr, "bench_kernels: cannot create a model with D = %zu\n", D);
-        return 1;
+    if (!is_auto) {
+        size_t i = 0;
+        while (i < 3 && ttt_kernels_select(isas[i]) != k)
+            i++;
+        if (i == 3)
+            return NULL;
+        cfg.max_isa = isas[i];
+        cfg.dispatch = TTT_DISPATCH_ISA;
     }
-    bufs b;
-    setup(&b, k, D);
+    return ttt_create_ex(&cfg, &m) == TTT_OK ? m : NULL;
+}
+
+/* Every slot for every table the CPU runs, side by side, and AUTO: the mix
+ * the dispatch measured for this shape (engine/src/dispatch.c). */
+static int bench(size_t D)
+{
+    const ttt_kernels *tab[TTT_MAX_TABLES + 1], *up[TTT_MAX_TABLES + 1];
+    const size_t nt = ttt_kernels_candidates(TTT_ISA_AUTO, tab);
+    for (size_t i = 0; i < nt; i++)
+        up[i] = tab[i];
+    tab[nt] = ttt_kernels_dispatch(TTT_ISA_AUTO, 1, D, D / 4, D / 4, &up[nt]);
+    double ns[TTT_MAX_TABLES + 1][K_COUNT + 1];
     /* about 20 ms a run for D = 128 on AVX2, fewer reps as work grows */
     const long reps = (long)(4e6 / ((double)D * (double)D)) + 1;
-    const double fwd = best_ns(k, &b, 0, m, reps);
-    printf("\n%s, D = %zu, d = %zu: forward %.1f ns/token (%.2f M tokens/s)\n", k->name, D, b.d, fwd,
-           1e3 / fwd);
-    printf("  %-22s %10s %8s\n", "kernel", "ns/token", "share");
-    double sum = 0.0;
-    for (int w = 0; w < K_COUNT; w++) {
-        for (int i = 0; i < 3; i++) /* warm the caches and the branch predictors */
-            run_kernel(k, &b, w);
-        const double ns = best_ns(k, &b, w, NULL, reps);
-        sum += ns;
-        printf("  %-22s %10.1f %7.1f%%\n", k_names[w], ns, 100.0 * ns / fwd);
+    for (size_t i = 0; i <= nt; i++) {
+        bufs b;
+        setup(&b, tab[i], up[i], D);
+        ttt_model *m = model_for(D, tab[i], i == nt);
+        ns[i][K_COUNT] = m ? best_ns(tab[i], &b, 0, m, reps) : 0.0;
+        for (int w = 0; w < K_COUNT; w++) {
+            for (int r = 0; r < 3; r++) /* warm the caches and the branch predictors */
+                run_kernel(tab[i], &b, w);
+            ns[i][w] = best_ns(tab[i], &b, w, NULL, reps);
+        }
+        teardown(&b);
+        ttt_destroy(m);
     }
-    printf("  %-22s %10.1f %7.1f%%\n", "sum of kernels", sum, 100.0 * sum / fwd);
-    printf("  %-22s %10.1f %7.1f%%\n", "rest (glue, caches)", fwd - sum, 100.0 * (fwd - sum) / fwd);
-    teardown(&b);
-    ttt_destroy(m);
+    printf("\nD = %zu, d = %zu, ns/token\n  %-22s", D, D / 4, "kernel");
+    for (size_t i = 0; i < nt; i++)
+        printf(" %12s", tab[i]->name);
+    printf(" %12s\n", "AUTO");
+    for (int w = 0; w <= K_COUNT; w++) {
+        printf("  %-22s", w == K_COUNT ? "forward" : k_names[w]);
+        for (size_t i = 0; i <= nt; i++) {
+            if (ns[i][w] > 0.0)
+                printf(" %12.1f", ns[i][w]);
+            else
+                printf(" %12s", "-");
+        }
+        printf("\n");
+    }
+    printf("  %-22s", "forward M tokens/s");
+    for (size_t i = 0; i <= nt; i++) {
+        if (ns[i][K_COUNT] > 0.0)
+            printf(" %12.2f", 1e3 / ns[i][K_COUNT]);
+        else
+            printf(" %12s", "-");
+    }
+    printf("\n  AUTO = %s\n", tab[nt]->name);
     return 0;
 }
 
@@ -239,20 +276,10 @@ int main(int argc, char **argv)
             dims[nd++] = v;
         }
     }
-    printf("bench_kernels: each kernel alone on one block of %d tokens, best of %d runs\n", NTOK, RUNS);
-    const unsigned isas[] = { TTT_ISA_SCALAR, TTT_ISA_AVX2, TTT_ISA_AVX512 };
-    const ttt_kernels *seen[3] = { NULL, NULL, NULL };
+    printf("bench_kernels: each kernel alone on one block of %d tokens, best of %d runs "
+           "(forward: a whole call of %d tokens; '-': no API to ask for that table)\n", NTOK, RUNS, NTOK);
     int rc = 0;
-    for (size_t i = 0; i < sizeof isas / sizeof *isas; i++) {
-        const ttt_kernels *k = ttt_kernels_select(isas[i]);
-        int dup = 0;
-        for (size_t j = 0; j < i; j++)
-            dup |= seen[j] == k;
-        seen[i] = k;
-        if (dup) /* the CPU or TTT_FORCE_ISA capped this level */
-            continue;
-        for (size_t j = 0; j < nd; j++)
-            rc |= bench(dims[j], isas[i]);
-    }
+    for (size_t j = 0; j < nd; j++)
+        rc |= bench(dims[j]);
     return rc;
 }

@@ -9,6 +9,7 @@
  * checked against the SPEC's arithmetic written out here. Then whole models
  * are compared: forced scalar against the best ISA, bit for bit.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS under -std=c99 */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +17,50 @@
 #include <string.h>
 
 #include "internal.h"
+
+/* n bytes (64-byte aligned) for a packed matrix. On Linux they end,
+ * rounded up to 64, at an unmapped page: a kernel that reads past its
+ * packed matrix faults there, where a masked load (which the sanitizers do
+ * not see) would otherwise read heap slack unnoticed. */
+typedef struct guarded {
+    unsigned char *base, *p;
+    size_t len;
+} guarded;
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+
+static unsigned char *guarded_alloc(guarded *g, size_t n)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), body = (n + 63) / 64 * 64;
+    g->len = (body + page - 1) / page * page + page;
+    g->base = mmap(NULL, g->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (g->base == MAP_FAILED || mprotect(g->base + g->len - page, page, PROT_NONE) != 0) {
+        if (g->base != MAP_FAILED)
+            munmap(g->base, g->len);
+        g->base = g->p = NULL;
+        return NULL;
+    }
+    return g->p = g->base + g->len - page - body;
+}
+
+static void guarded_free(guarded *g)
+{
+    if (g->base)
+        munmap(g->base, g->len);
+}
+#else
+static unsigned char *guarded_alloc(guarded *g, size_t n)
+{
+    return g->p = g->base = ttt_aligned_alloc(n);
+}
+
+static void guarded_free(guarded *g)
+{
+    ttt_aligned_free(g->base);
+}
+#endif
 
 static int g_n, g_fail;
 
@@ -258,13 +303,14 @@ static int tgemm_case(const ttt_kernels *k, size_t rows, size_t cols, size_t nto
     memset(ob, 0x5a, obytes);
     /* each table packs the same matrix into its own layout */
     uint8_t *pa = ttt_aligned_alloc(ttt_kernels_scalar.tpack_size(rows, cols));
-    uint8_t *pb = ttt_aligned_alloc(k->tpack_size(rows, cols));
+    guarded gb;
+    uint8_t *pb = guarded_alloc(&gb, k->tpack_size(rows, cols));
     ttt_kernels_scalar.tpack(w, wstride, rows, cols, pa);
     k->tpack(w, wstride, rows, cols, pb);
     ttt_kernels_scalar.tgemm(pa, rows, cols, v, vstride, vsum, ntok, oa, ostride);
     k->tgemm(pb, rows, cols, v, vstride, vsum, ntok, ob, ostride);
     ttt_aligned_free(pa);
-    ttt_aligned_free(pb);
+    guarded_free(&gb);
     int ok = memcmp(oa, ob, obytes) == 0;
     if (!ok) {
         size_t i = 0;
@@ -296,6 +342,11 @@ static int check_tgemm(const ttt_kernels *k)
         /* large: more than one block of 32 tokens, rows not a multiple of
          * 8, columns past 2^15 with a ragged end */
         { 133, 1025, 33 }, { 1023, 259, 40 }, { 7, 40001, 35 }, { 4096, 33, 65 },
+        /* AVX-512's tiles of 16 rows: rows 8 and 17 around the halves,
+         * columns ending inside either 32-column half of a 64-column step,
+         * and at the 64 and 1024 column cuts between its three paths */
+        { 17, 96, 33 }, { 8, 65, 3 }, { 9, 161, 5 }, { 47, 1024, 2 }, { 31, 1025, 3 }, { 16, 64, 33 },
+        { 23, 48, 4 }, { 50, 63, 2 },
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && ok; i++)
         ok = tgemm_case(k, shapes[i][0], shapes[i][1], shapes[i][2], 0);
@@ -729,7 +780,8 @@ static int tgemm_residual_case(const ttt_kernels *k, size_t rows, size_t cols, s
     for (size_t i = 0; i < ntok * rows + 16; i++)
         oa[i] = ob[i] = -3.0f;
     uint8_t *pa = ttt_aligned_alloc(ttt_kernels_scalar.tpack_size(rows, cols));
-    uint8_t *pb = ttt_aligned_alloc(k->tpack_size(rows, cols));
+    guarded gb;
+    uint8_t *pb = guarded_alloc(&gb, k->tpack_size(rows, cols));
     ttt_kernels_scalar.tpack(w, cols, rows, cols, pa);
     k->tpack(w, cols, rows, cols, pb);
     ttt_kernels_scalar.tgemm(pa, rows, cols, v, vstride, vsum, ntok, acc, rows);
@@ -745,7 +797,7 @@ static int tgemm_residual_case(const ttt_kernels *k, size_t rows, size_t cols, s
         k->tgemm_residual(pb, rows, cols, v, vstride, vsum, ntok, x, g, ob, rows, acc);
     }
     ttt_aligned_free(pa);
-    ttt_aligned_free(pb);
+    guarded_free(&gb);
     const size_t i = first_diff(oa, ob, ntok * rows + 16);
     if (i < ntok * rows + 16)
         printf("# tgemm_residual rows=%zu cols=%zu ntok=%zu: out[%zu] %.9g vs %.9g\n", rows, cols, ntok, i,
@@ -759,6 +811,8 @@ static int check_tgemm_residual(const ttt_kernels *k)
     static const size_t shapes[][3] = {
         { 128, 32, 32 }, { 64, 16, 7 }, { 20, 8, 5 }, { 13, 32, 3 }, { 8, 1, 2 }, { 1, 5, 4 },
         { 256, 64, 5 }, { 33, 100, 3 },
+        /* AVX-512's groups of 16 rows with 8 or 16 registers: 33..64 columns */
+        { 17, 33, 3 }, { 31, 64, 33 }, { 100, 48, 5 }, { 15, 65, 2 }, { 16, 31, 2 },
     };
     int ok = 1;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && ok; i++)
@@ -776,6 +830,7 @@ static int make_model(size_t D, unsigned isa, ttt_model **m)
     cfg.hidden_dim = D;
     cfg.max_isa = isa;
     cfg.inner_lr = 0.1f;
+    cfg.dispatch = TTT_DISPATCH_ISA; /* whole tables: these tests are about each one */
     return ttt_create_ex(&cfg, m);
 }
 

@@ -95,6 +95,7 @@ static void margin_neg(ttt_anomaly_config *c) { c->range_margin = -0.1f; }
 static void margin_nan(ttt_anomaly_config *c) { c->range_margin = NAN; }
 static void margin_inf(ttt_anomaly_config *c) { c->range_margin = INFINITY; }
 static void size_small(ttt_anomaly_config *c) { c->struct_size = 4; }
+static void hold_huge(ttt_anomaly_config *c) { c->hold = TTT_ANOMALY_MAX_WINDOW + 1; }
 
 static void test_config(void)
 {
@@ -103,7 +104,7 @@ static void test_config(void)
     ttt_anomaly_config_default(&cfg);
     tap_ok(cfg.struct_size == sizeof cfg && cfg.k == 30.0f && cfg.mean_window == 1000 &&
            cfg.short_window == 10 && cfg.long_window == 2000 && cfg.refit_every == 100 &&
-           cfg.range_margin == 0.0f, "defaults as documented");
+           cfg.range_margin == 0.0f && cfg.hold == 0, "defaults as documented");
     ttt_anomaly_config_default(NULL);
     ttt_anomaly *a = (ttt_anomaly *)&cfg;
     tap_ok(ttt_anomaly_create(NULL, &a) == TTT_ERR_INVALID_ARG && a == NULL, "create(NULL cfg)");
@@ -122,6 +123,7 @@ static void test_config(void)
     bad_config(margin_nan, "margin NaN");
     bad_config(margin_inf, "margin Inf");
     bad_config(size_small, "struct_size 4");
+    bad_config(hold_huge, "hold 2^24 + 1");
     ttt_anomaly_destroy(NULL);
     tap_ok(ttt_anomaly_reset(NULL) == TTT_ERR_INVALID_ARG, "reset(NULL); destroy(NULL) is a no-op");
 }
@@ -388,6 +390,67 @@ static void test_noalloc(void)
 #endif
 }
 
+/* hold: the scores with hold = H are those without it, zeroed where one of
+ * the H previous non-skipped scores is as large; checked by a plain scan. A
+ * 1.1-sized config (no hold field) scores as hold = 0. */
+static void test_hold(void)
+{
+    static float held[N];
+    const uint32_t holds[] = {1, 5, 300};
+    fill_mixed(6000);
+    for (size_t i = 2000; i < 2040; i++)
+        sur[i] *= 40.0f;
+    ttt_anomaly_config cfg;
+    ttt_anomaly_config_default(&cfg);
+    cfg.short_window = 2;
+    cfg.long_window = 300;
+    cfg.refit_every = 20;
+    ttt_anomaly *a = NULL;
+    int ok = ttt_anomaly_create(&cfg, &a) == TTT_OK &&
+             ttt_anomaly_update(a, sur, NULL, 0, 6000, sc, NULL) == TTT_OK;
+    ttt_anomaly_destroy(a);
+    cfg.hold = 77;
+    cfg.struct_size = TTT_ANOMALY_CONFIG_SIZE_1_1;
+    a = NULL;
+    ok = ok && ttt_anomaly_create(&cfg, &a) == TTT_OK &&
+         ttt_anomaly_update(a, sur, NULL, 0, 6000, held, NULL) == TTT_OK;
+    ttt_anomaly_destroy(a);
+    tap_ok(ok && same(sc, held, 6000), "a 1.1-sized config ignores the bytes past it: hold 0");
+    cfg.struct_size = sizeof cfg;
+    for (size_t h = 0; h < sizeof holds / sizeof holds[0]; h++) {
+        cfg.hold = holds[h];
+        a = NULL;
+        int r = ttt_anomaly_create(&cfg, &a) == TTT_OK;
+        for (size_t i = 0; r && i < 6000; i += 611)
+            r = ttt_anomaly_update(a, sur + i, NULL, 0, i + 611 <= 6000 ? 611 : 6000 - i,
+                                   held + i, NULL) == TTT_OK;
+        ttt_anomaly_destroy(a);
+        size_t bad = 0, kept = 0, alarms = 0, alarms0 = 0;
+        for (size_t i = 0; r && i < 6000; i++) {
+            if (isnan(sc[i])) {
+                bad += !isnan(held[i]);
+                continue;
+            }
+            float prev = -1.0f;
+            size_t seen = 0;
+            for (size_t j = i; j-- > 0 && seen < holds[h];) {
+                if (isnan(sc[j]))
+                    continue;
+                prev = sc[j] > prev ? sc[j] : prev;
+                seen++;
+            }
+            const float want = sc[i] > prev ? sc[i] : 0.0f;
+            bad += held[i] != want;
+            kept += held[i] > 0.0f;
+            alarms += held[i] > 0.5f;
+            alarms0 += sc[i] > 0.5f;
+        }
+        tap_ok(r && bad == 0 && alarms < alarms0,
+               "hold %u: %zu tokens differ from the scan; %zu non-zero, %zu alarms > 0.5 (%zu without)",
+               (unsigned)holds[h], bad, kept, alarms, alarms0);
+    }
+}
+
 int main(void)
 {
     test_config();
@@ -399,6 +462,7 @@ int main(void)
     test_causality_and_splits();
     test_range_rule();
     test_skipped();
+    test_hold();
     test_noalloc();
     return tap_done();
 }

@@ -10,13 +10,13 @@ import math
 import numpy as np
 
 DEFAULTS = dict(k=30.0, mean_window=1000, short_window=10, long_window=2000,
-                refit_every=100, range_margin=0.0)
+                refit_every=100, range_margin=0.0, hold=0)
 STD_FLOOR = 1e-3
 
 
 class AnomalyRef:
     def __init__(self, k=30.0, mean_window=1000, short_window=10, long_window=2000,
-                 refit_every=100, range_margin=0.0):
+                 refit_every=100, range_margin=0.0, hold=0):
         # the C config holds K and the margin as f32
         self.k = float(np.float32(k))
         self.margin = float(np.float32(range_margin))
@@ -25,6 +25,7 @@ class AnomalyRef:
         self.L = long_window
         self.R = refit_every
         self.warmup = min(self.L, max(self.R, self.S))
+        self.H = hold
         self.reset()
 
     def reset(self):
@@ -43,6 +44,7 @@ class AnomalyRef:
         self.mean = self.std = 0.0
         self.have_range = False
         self.lo = self.hi = 0.0
+        self.recent = []    # the last H raw scores, oldest first
 
     # step 1
     def _calibrate(self, s):
@@ -113,6 +115,12 @@ class AnomalyRef:
         self.hi = max([self.hi] + vals)
         return r
 
+    # step 7
+    def _hold(self, v):
+        out = v if all(v > p for p in self.recent) else 0.0
+        self.recent = (self.recent + [v])[-self.H:]
+        return out
+
     def update(self, surprise, x=None):
         """surprise: (n,) float32; x: (n, width) float32 or None. Returns
         (score, calibrated), float32 arrays of n, as the C API writes them."""
@@ -144,5 +152,6 @@ class AnomalyRef:
             r = self._range(x[i]) if reads_x else 0.0
             if not self.fitted:
                 r = 0.0
-            score[i] = max(ll, r)
+            raw = max(ll, r)
+            score[i] = self._hold(raw) if self.H else raw
         return score, cal

@@ -121,8 +121,25 @@ def test_engine_surprises():
     check(np.isnan(ref[700]), "the engine's skipped token is skipped")
 
 
+def test_hold():
+    rng = np.random.default_rng(6)
+    s = regime_stream(rng, 5000, 4000, 8.0, nan_every=53)
+    s[1000:1040] *= 30           # a burst: one alarm, then held
+    s[2500] *= 200               # a lone spike
+    cfg = dict(short_window=2, long_window=400, refit_every=20)
+    free, _ = run_both("hold 0", s, **cfg)
+    for h in (1, 7, 300):
+        held, ref = run_both("hold %d" % h, s, hold=h, **cfg)
+        run_both("hold %d, 29 calls" % h, s, cuts=list(range(0, 5000, 173)) + [5000], hold=h, **cfg)
+    f = ref[np.isfinite(ref)]
+    check(np.count_nonzero(f > 0.5) < np.count_nonzero(free[np.isfinite(free)] > 0.5),
+          "hold 300 leaves fewer alarms (%d) than hold 0 (%d)"
+          % (np.count_nonzero(f > 0.5), np.count_nonzero(free[np.isfinite(free)] > 0.5)))
+    run_both("hold longer than the stream", s[:500], hold=100000, **cfg)
+
+
 def test_binding_errors():
-    for kw in (dict(k=-1.0), dict(k=float("nan")), dict(short_window=0), dict(long_window=0),
+    for kw in (dict(hold=(1 << 24) + 1), dict(k=-1.0), dict(k=float("nan")), dict(short_window=0), dict(long_window=0),
                dict(refit_every=0), dict(mean_window=0), dict(range_margin=-0.5),
                dict(range_margin=float("inf"))):
         try:
@@ -139,7 +156,7 @@ def test_binding_errors():
 
 
 TESTS = [test_defaults_regime_change, test_small_windows_and_splits, test_zero_surprises,
-         test_range_rule, test_engine_surprises, test_binding_errors]
+         test_range_rule, test_engine_surprises, test_hold, test_binding_errors]
 
 
 def main():

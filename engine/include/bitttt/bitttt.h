@@ -101,10 +101,26 @@ typedef struct ttt_config {
     float forget;          /**< alpha, finite, in [0, 1): W <- (1 - alpha) W - step
                                 for every learned token; default 0 */
     int residual;          /**< MULTIVIEW only: non-zero predicts v - k instead of v */
+
+    /* Added after 1.1.0; a shorter struct_size gets the default. */
+    uint32_t dispatch;     /**< a ttt_dispatch: how the kernels are chosen; default MEASURE */
 } ttt_config;
 
 /** Size of the 1.0 ttt_config, the smallest struct_size accepted. */
 #define TTT_CONFIG_SIZE_1_0 (offsetof(ttt_config, seed) + sizeof(uint64_t))
+
+/**
+ * How ttt_create_ex() picks the kernels among those the CPU runs under
+ * max_isa (docs/PERFORMANCE.md, "Dispatch"). Every choice gives the same
+ * results bit for bit; only the speed differs. The environment variable
+ * TTT_DISPATCH=isa turns measurement off for every model of the process.
+ */
+typedef enum ttt_dispatch {
+    TTT_DISPATCH_MEASURE = 0, /**< per kernel, the fastest on the model's shapes,
+                                   timed once per shape and process (default) */
+    TTT_DISPATCH_ISA = 1      /**< the whole table of the best ISA, untimed:
+                                   reproducible profiles */
+} ttt_dispatch;
 
 /** What W learns to predict (docs/SPEC.md, "Objectives"). */
 typedef enum ttt_objective {
@@ -208,7 +224,12 @@ TTT_API int ttt_get_config(const ttt_model *model, ttt_config *cfg);
 /** Copy the counters into stats. */
 TTT_API int ttt_get_stats(const ttt_model *model, ttt_stats *stats);
 
-/** Name of the kernel set in use ("scalar", "avx2", "avx512", "avx512-vnni"). */
+/**
+ * Name of the kernels in use: one table's name ("scalar", "avx2", "avx512",
+ * "avx512-vnni") when every kernel comes from it, else the choice per slot,
+ * e.g. "quantize_block=avx512 tgemm=avx512-vnni tgemm_residual=avx2 ...".
+ * The string is static (lives for the process); "none" for NULL.
+ */
 TTT_API const char *ttt_get_kernel_name(const ttt_model *model);
 
 /**
@@ -327,7 +348,13 @@ typedef struct ttt_anomaly_config {
     uint32_t long_window;  /**< averages the Gaussian is fitted to; 1 .. 2^24, default 2000 */
     uint32_t refit_every;  /**< tokens between fits; >= 1, default 100 */
     float range_margin;    /**< range rule margin, finite, >= 0; 0 (default) = off */
+    /* added after 1.1.0: a shorter struct (TTT_ANOMALY_CONFIG_SIZE_1_1) gets hold = 0 */
+    uint32_t hold;         /**< burst suppression: a score is 0 unless above the
+                                last hold scores; 0 .. 2^24, 0 (default) = off */
 } ttt_anomaly_config;
+
+/** struct_size of a 1.1 ttt_anomaly_config (no hold): still accepted, hold = 0. */
+#define TTT_ANOMALY_CONFIG_SIZE_1_1 (offsetof(ttt_anomaly_config, range_margin) + sizeof(float))
 
 #define TTT_ANOMALY_DEFAULT_K 30.0f
 #define TTT_ANOMALY_MAX_WINDOW ((uint32_t)1 << 24)
@@ -343,8 +370,8 @@ TTT_API void ttt_anomaly_config_default(ttt_anomaly_config *cfg);
  * allocated here, never later). On success *out holds a new scorer owned by
  * the caller (free with ttt_anomaly_destroy()) and TTT_OK is returned; on
  * failure *out is NULL. TTT_ERR_INVALID_ARG for a NULL pointer, a
- * struct_size below the size of this struct, or a field out of range;
- * TTT_ERR_NOMEM.
+ * struct_size below TTT_ANOMALY_CONFIG_SIZE_1_1 (fields past struct_size
+ * take their defaults), or a field out of range; TTT_ERR_NOMEM.
  */
 TTT_API int ttt_anomaly_create(const ttt_anomaly_config *cfg, ttt_anomaly **out);
 

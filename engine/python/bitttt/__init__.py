@@ -370,7 +370,8 @@ class Model(_Owned):
 
     @property
     def kernel(self):
-        """Name of the kernel set in use: "scalar", "avx2", "avx512", "avx512-vnni"."""
+        """Name of the kernels in use: one table ("scalar", "avx2", "avx512",
+        "avx512-vnni"), or the table per slot ("tgemm=avx2 update_predict=avx512 ...")."""
         return _lib.ttt_get_kernel_name(self._handle()).decode()
 
     @property
@@ -447,6 +448,7 @@ class _AnomalyConfig(ctypes.Structure):
         ("long_window", ctypes.c_uint32),
         ("refit_every", ctypes.c_uint32),
         ("range_margin", ctypes.c_float),
+        ("hold", ctypes.c_uint32),
     ]
 
     def __init__(self, *args, **kw):
@@ -477,16 +479,17 @@ class Anomaly(_Owned):
     _what = "anomaly scorer"
 
     def __init__(self, k=30.0, mean_window=1000, short_window=10, long_window=2000,
-                 refit_every=100, range_margin=0.0, strict=False):
+                 refit_every=100, range_margin=0.0, hold=0, strict=False):
         self._h = None
         self.strict = bool(strict)
         cfg = _AnomalyConfig()
         _lib.ttt_anomaly_config_default(ctypes.byref(cfg))
-        ints = (mean_window, short_window, long_window, refit_every)
+        ints = (mean_window, short_window, long_window, refit_every, hold)
         if not all(0 <= v < 1 << 32 for v in ints):
             raise BitTTTError(ERR_INVALID_ARG)
+        cfg.hold = hold
         cfg.k = k
-        cfg.mean_window, cfg.short_window, cfg.long_window, cfg.refit_every = ints
+        cfg.mean_window, cfg.short_window, cfg.long_window, cfg.refit_every = ints[:4]
         cfg.range_margin = range_margin
         h = _P()
         _check(_lib.ttt_anomaly_create(ctypes.byref(cfg), ctypes.byref(h)))

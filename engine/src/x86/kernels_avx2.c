@@ -496,7 +496,7 @@ static void update_predict_avx2(float *Wt, size_t d, size_t ws, const float *c,
 
 /* one register is the SPEC's eight sums u[0..7]; masked lanes add +0,
  * which changes no sum (squares are never -0) */
-static float error_avx2(const float *p, const float *tg, size_t d, float r, float *c, uint32_t *pmax)
+float ttt_error_avx2(const float *p, const float *tg, size_t d, float r, float *c, uint32_t *pmax)
 {
     const __m256 rv = _mm256_set1_ps(r);
     const __m256i abs = _mm256_set1_epi32(0x7fffffff);
@@ -814,7 +814,7 @@ void ttt_chunk_correct_avx2(float *p, size_t d, const float *C, const float *K, 
 
 const ttt_kernels ttt_kernels_avx2 = {
     "avx2", absmax_bits_avx2, quantize_avx2, tpack_size_avx2, tpack_avx2, tgemm_avx2,
-    update_predict_avx2, error_avx2, scale_i32_avx2, sumsq_avx2, residual_avx2,
+    update_predict_avx2, ttt_error_avx2, scale_i32_avx2, sumsq_avx2, residual_avx2,
     tgemm_residual_avx2, quantize_block_avx2, ttt_chunk_predict_avx2, ttt_chunk_update_avx2,
     ttt_chunk_correct_avx2,
 };

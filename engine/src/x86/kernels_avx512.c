@@ -1,11 +1,14 @@
 /*
  * AVX-512 kernels (F/BW/VL; built with -mavx512f -mavx512bw -mavx512vl
  * -mavx512vnni). Two tables: ttt_kernels_avx512 uses no VNNI instruction,
- * ttt_kernels_avx512vnni differs only in tgemm, which uses vpdpbusd.
+ * ttt_kernels_avx512vnni differs only in tgemm and tgemm_residual, which
+ * use vpdpbusd.
  * Contracts in kernels.h; the structure mirrors kernels_avx2.c, with opmasks
  * for every tail so nothing beyond n / cols / d is read or written.
  */
 #include <immintrin.h>
+#include <math.h>
+#include <string.h>
 
 #include "kernels.h"
 
@@ -16,12 +19,7 @@ AI __mmask16 mask16(size_t n) /* n < 16 */
     return (__mmask16)((1u << n) - 1u);
 }
 
-AI __mmask64 mask64(size_t n) /* n < 64 */
-{
-    return (__mmask64)((UINT64_C(1) << n) - 1u);
-}
-
-static uint32_t absmax_bits_avx512(const float *x, size_t n)
+AI uint32_t absmax_body(const float *x, size_t n)
 {
     const __m512i abs = _mm512_set1_epi32(0x7fffffff);
     __m512i m0 = _mm512_setzero_si512(), m1 = m0;
@@ -38,19 +36,36 @@ static uint32_t absmax_bits_avx512(const float *x, size_t n)
     return (uint32_t)_mm512_reduce_max_epi32(_mm512_max_epi32(m0, m1));
 }
 
-/* cvtps2dq rounds by MXCSR, nearest-even by default: the same as lrintf */
+/* cvtps2dq rounds by MXCSR, nearest-even by default: the same as lrintf.
+ * Within the contract (|x * scale| < 127.5) no clamp is needed, and the
+ * saturating packs below never saturate. */
 AI __m512i quant16(__m512 x, __m512 scale)
 {
-    const __m512i r = _mm512_cvtps_epi32(_mm512_mul_ps(x, scale));
-    return _mm512_max_epi32(_mm512_min_epi32(r, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+    return _mm512_cvtps_epi32(_mm512_mul_ps(x, scale));
 }
 
-static int32_t quantize_avx512(const float *x, size_t n, float scale, int8_t *q)
+AI int32_t quantize_body(const float *x, size_t n, float scale, int8_t *q)
 {
     const __m512 s = _mm512_set1_ps(scale);
+    /* the packs interleave per 128-bit lane: dword 4 L + k holds the 4
+     * bytes of vector k's quad L; this puts quad L of vector k at 4 k + L */
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     __m512i sum = _mm512_setzero_si512();
-    for (size_t i = 0; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : mask16(n - i);
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        const __m512i a = quant16(_mm512_loadu_ps(x + i), s), b = quant16(_mm512_loadu_ps(x + i + 16), s);
+        const __m512i c = quant16(_mm512_loadu_ps(x + i + 32), s), d = quant16(_mm512_loadu_ps(x + i + 48), s);
+        sum = _mm512_add_epi32(sum, _mm512_add_epi32(_mm512_add_epi32(a, b), _mm512_add_epi32(c, d)));
+        const __m512i p = _mm512_packs_epi16(_mm512_packs_epi32(a, b), _mm512_packs_epi32(c, d));
+        _mm512_storeu_si512(q + i, _mm512_permutexvar_epi32(order, p));
+    }
+    for (; i + 16 <= n; i += 16) {
+        const __m512i a = quant16(_mm512_loadu_ps(x + i), s);
+        sum = _mm512_add_epi32(sum, a);
+        _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtepi32_epi8(a));
+    }
+    if (i < n) {
+        const __mmask16 k = mask16(n - i);
         /* masked lanes load 0.0f and quantise to 0: they add nothing */
         const __m512i a = quant16(_mm512_maskz_loadu_ps(k, x + i), s);
         sum = _mm512_add_epi32(sum, a);
@@ -59,137 +74,246 @@ static int32_t quantize_avx512(const float *x, size_t n, float scale, int8_t *q)
     return _mm512_reduce_add_epi32(sum);
 }
 
-/* ---- tgemm: blocks of 2 tokens x 4 rows, as in kernels_avx2.c ---- */
-
-typedef struct {
-    const uint8_t *w[4];
-    const int8_t *v[2];
-} tg_ptrs;
-
-AI __m256i fold16(__m512i a)
+static uint32_t absmax_bits_avx512(const float *x, size_t n)
 {
-    return _mm256_add_epi16(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+    return absmax_body(x, n);
 }
 
-AI __m256i fold32(__m512i a)
+static int32_t quantize_avx512(const float *x, size_t n, float scale, int8_t *q)
 {
-    return _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+    return quantize_body(x, n, scale, q);
 }
 
-/* 8 int32 vectors in the layout [t0 r0..r3 | t1 r0..r3] of their sums */
-AI __m256i reduce8_epi32(const __m256i a[8])
+/* ---- tgemm ---- */
+
+/*
+ * Tiles of 16 rows, as kernels_avx2.c's tiles of 8: 16 rows x 64 columns
+ * are transposed once into 16 zmm registers (register q: each row's 4
+ * weights at columns 4q..4q+3) and used by every token of the block, whose
+ * 4 values at those columns are broadcast to every dword. vpdpbusd then
+ * adds all 4 products of a row into its own int32 lane: 16 row sums in
+ * order, no horizontal reduction, 64 products per instruction. Without
+ * VNNI, vpmaddubsw + vpaddw + vpmaddwd do the same; an int16 lane sums 32
+ * products |w v| <= 254 per tile, at most 8128. Columns past cols load as
+ * 0 (masked), so v's padding (read, never trusted) multiplies 0; missing
+ * rows repeat the last one and are not stored. (Measured against blocks of
+ * 2 tokens x 4 rows, dot products along rows with one horizontal reduction
+ * per block, the kernel this replaced: these tiles won at every shape,
+ * 1.2x at D = 1024 and 2x at D = 128, bench_kernels.)
+ */
+AI void transpose8x8(__m256i r[8])
 {
-    const __m256i x = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
-    const __m256i y = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(x, y, 0x20), _mm256_permute2x128_si256(x, y, 0x31));
+    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+    const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
 }
 
-AI void tg_load(const tg_ptrs *p, size_t o, __mmask64 k, __m512i w[4], __m512i v[2])
+AI __m512i bcast4(const int8_t *p)
 {
-    /* masked: bytes beyond cols are never read, so padding adds nothing */
-    for (int r = 0; r < 4; r++)
-        w[r] = _mm512_maskz_loadu_epi8(k, p->w[r] + o);
-    v[0] = _mm512_maskz_loadu_epi8(k, p->v[0] + o);
-    v[1] = _mm512_maskz_loadu_epi8(k, p->v[1] + o);
+    int32_t x;
+    memcpy(&x, p, sizeof x);
+    return _mm512_set1_epi32(x);
 }
 
-/* maddubs: int16 lanes hold sums over distinct columns of w*v (|w*v| <=
- * 256); such a sum over at most 127 columns cannot wrap (see kernels_avx2.c).
- * Blocks of 8 chunks of 64 give 16 columns per lane, 32 after the fold to
- * 256 bits, 64 after one phaddw. */
-#define CHUNKS_PER_BLOCK 8
-
-AI void tg_chunks_bw(__m512i acc[8], const tg_ptrs *p, size_t c0, size_t c1, size_t cols)
+/* 32 columns from c0 of 8 rows (row m at w + m * wstride, m < nr, the last
+ * repeated), transposed: 8 ymm registers, bytes past cols zero */
+AI void tile8x32(const uint8_t *w, size_t wstride, size_t nr, size_t c0, size_t cols, __m256i r[8])
 {
-    for (size_t c = c0; c < c1; c++) {
-        const size_t o = c * 64;
-        const __mmask64 k = cols - o >= 64 ? ~(__mmask64)0 : mask64(cols - o);
-        __m512i w[4], v[2];
-        tg_load(p, o, k, w, v);
-        for (int r = 0; r < 4; r++) {
-            acc[r] = _mm512_add_epi16(acc[r], _mm512_maddubs_epi16(w[r], v[0]));
-            acc[4 + r] = _mm512_add_epi16(acc[4 + r], _mm512_maddubs_epi16(w[r], v[1]));
+    const size_t n = cols > c0 ? cols - c0 : 0;
+    const __mmask32 k = n >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << n) - 1u);
+    for (size_t m = 0; m < 8; m++)
+        r[m] = _mm256_maskz_loadu_epi8(k, w + (m < nr ? m : nr - 1) * wstride + c0);
+    transpose8x8(r);
+}
+
+/* the 16 biased row sums of a 16 x 64 tile (wt) for the token values at v */
+AI __m512i tile16_dot(int VNNI, const __m512i wt[16], const int8_t *v)
+{
+    if (VNNI) {
+        __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+        for (int q = 0; q < 16; q += 2) {
+            a = _mm512_dpbusd_epi32(a, wt[q], bcast4(v + 4 * q));
+            b = _mm512_dpbusd_epi32(b, wt[q + 1], bcast4(v + 4 * q + 4));
+        }
+        return _mm512_add_epi32(a, b);
+    }
+    __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+    for (int q = 0; q < 16; q += 2) {
+        a = _mm512_add_epi16(a, _mm512_maddubs_epi16(wt[q], bcast4(v + 4 * q)));
+        b = _mm512_add_epi16(b, _mm512_maddubs_epi16(wt[q + 1], bcast4(v + 4 * q + 4)));
+    }
+    return _mm512_madd_epi16(_mm512_add_epi16(a, b), _mm512_set1_epi16(1));
+}
+
+AI void tgemm_tiles(int VNNI, const uint8_t *w, size_t wstride, size_t rows, size_t cols,
+                    const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                    int32_t *out, size_t ostride)
+{
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        const size_t nr = rows - r0 < 16 ? rows - r0 : 16;
+        const __mmask16 m = nr == 16 ? (__mmask16)0xffff : mask16(nr);
+        const uint8_t *wr = w + r0 * wstride;
+        for (size_t c0 = 0; c0 < cols; c0 += 64) {
+            __m512i wt[16];
+            for (size_t h = 0; h < 2; h++) {
+                __m256i lo[8], hi[8];
+                tile8x32(wr, wstride, nr, c0 + 32 * h, cols, lo);
+                if (nr > 8)
+                    tile8x32(wr + 8 * wstride, wstride, nr - 8, c0 + 32 * h, cols, hi);
+                else /* rows 8.. are not stored: any bytes do, none beyond the matrix are read */
+                    for (int q = 0; q < 8; q++)
+                        hi[q] = lo[q];
+                for (int q = 0; q < 8; q++)
+                    wt[8 * h + q] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[q]), hi[q], 1);
+            }
+            for (size_t t = 0; t < ntok; t++) {
+                int32_t *o = out + t * ostride + r0;
+                __m512i s = tile16_dot(VNNI, wt, v + t * vstride + c0);
+                s = c0 ? _mm512_add_epi32(s, _mm512_maskz_loadu_epi32(m, o))
+                       : _mm512_sub_epi32(s, _mm512_set1_epi32(vsum[t]));
+                _mm512_mask_storeu_epi32(o, m, s);
+            }
         }
     }
 }
 
-AI __m256i tg_block_bw(const tg_ptrs *p, size_t cols)
+/*
+ * Matrices of at most 64 columns (Up for d <= 64, Down for D <= 64), as
+ * kernels_avx2.c's SMALL_COLS path with groups of 16 rows: the tiles, stored
+ * transposed at packing, stream from L1 as the memory operand, holding
+ * w - 1 (the signed operand), and the token is made unsigned, u = v ^ 0x80
+ * = v + 128; the packed form keeps 128 * sum_c (w - 1) per row to subtract.
+ * NQ registers per group: 8 for up to 32 columns, else 16. Without VNNI an
+ * int16 lane sums 2 NQ products |(w-1) u| <= 255: at most 8160.
+ */
+#define SMALL_COLS 64
+
+AI size_t small_nq(size_t cols)
 {
-    const size_t nchunks = (cols + 63) / 64;
-    __m512i a[8];
-    __m256i b[8];
-    if (cols <= 127) {
-        for (int k = 0; k < 8; k++)
-            a[k] = _mm512_setzero_si512();
-        tg_chunks_bw(a, p, 0, nchunks, cols);
-        for (int k = 0; k < 8; k++)
-            b[k] = fold16(a[k]);
-        const __m256i b0 = _mm256_hadd_epi16(b[0], b[1]), b1 = _mm256_hadd_epi16(b[2], b[3]);
-        const __m256i b2 = _mm256_hadd_epi16(b[4], b[5]), b3 = _mm256_hadd_epi16(b[6], b[7]);
-        const __m256i c = _mm256_hadd_epi16(_mm256_hadd_epi16(b0, b1), _mm256_hadd_epi16(b2, b3));
-        return _mm256_cvtepi16_epi32(_mm_add_epi16(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1)));
-    }
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256i s[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
-    for (size_t c0 = 0; c0 < nchunks; c0 += CHUNKS_PER_BLOCK) {
-        const size_t c1 = nchunks - c0 < CHUNKS_PER_BLOCK ? nchunks : c0 + CHUNKS_PER_BLOCK;
-        for (int k = 0; k < 8; k++)
-            a[k] = _mm512_setzero_si512();
-        tg_chunks_bw(a, p, c0, c1, cols);
-        for (int k = 0; k < 4; k++) {
-            const __m256i h = _mm256_hadd_epi16(fold16(a[2 * k]), fold16(a[2 * k + 1]));
-            s[k] = _mm256_add_epi32(s[k], _mm256_madd_epi16(h, ones));
-        }
-    }
-    const __m256i x = _mm256_hadd_epi32(s[0], s[1]), y = _mm256_hadd_epi32(s[2], s[3]);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(x, y, 0x20), _mm256_permute2x128_si256(x, y, 0x31));
+    return cols <= 32 ? 8 : 16;
 }
 
-/* vpdpbusd accumulates u8 x s8 products straight into int32: no bound */
-AI __m256i tg_block_vnni(const tg_ptrs *p, size_t cols)
+/* one group's worth of rows does not repay the token's broadcasts */
+AI int small_path(size_t rows, size_t cols)
 {
-    __m512i a[8];
-    for (int k = 0; k < 8; k++)
-        a[k] = _mm512_setzero_si512();
-    for (size_t o = 0; o < cols; o += 64) {
-        const __mmask64 k = cols - o >= 64 ? ~(__mmask64)0 : mask64(cols - o);
-        __m512i w[4], v[2];
-        tg_load(p, o, k, w, v);
-        for (int r = 0; r < 4; r++) {
-            a[r] = _mm512_dpbusd_epi32(a[r], w[r], v[0]);
-            a[4 + r] = _mm512_dpbusd_epi32(a[4 + r], w[r], v[1]);
-        }
-    }
-    __m256i b[8];
-    for (int k = 0; k < 8; k++)
-        b[k] = fold32(a[k]);
-    return reduce8_epi32(b);
+    return cols <= SMALL_COLS && rows > 16;
 }
 
-AI void tgemm_any(int VNNI, const uint8_t *w, size_t wstride, size_t rows, size_t cols,
-                  const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
-                  int32_t *out, size_t ostride)
+static size_t tpack_size_avx512(size_t rows, size_t cols)
 {
-    for (size_t t = 0; t < ntok; t += 2) {
-        const int two = t + 1 < ntok;
-        const size_t t1 = two ? t + 1 : t;
-        tg_ptrs p;
-        p.v[0] = v + t * vstride;
-        p.v[1] = v + t1 * vstride;
-        const __m256i bias = _mm256_setr_m128i(_mm_set1_epi32(vsum[t]), _mm_set1_epi32(vsum[t1]));
-        int32_t *o0 = out + t * ostride, *o1 = out + t1 * ostride;
-        for (size_t r = 0; r < rows; r += 4) {
-            const size_t nr = rows - r < 4 ? rows - r : 4;
-            for (size_t k = 0; k < 4; k++)
-                p.w[k] = w + (r + (k < nr ? k : nr - 1)) * wstride;
-            const __m256i blk = VNNI ? tg_block_vnni(&p, cols) : tg_block_bw(&p, cols);
-            const __m256i res = _mm256_sub_epi32(blk, bias);
-            const __mmask8 m = (__mmask8)((1u << nr) - 1u);
-            _mm_mask_storeu_epi32(o0 + r, m, _mm256_castsi256_si128(res));
-            if (two)
-                _mm_mask_storeu_epi32(o1 + r, m, _mm256_extracti128_si256(res, 1));
+    if (!small_path(rows, cols))
+        return ttt_tpack_rows_size(rows, cols);
+    return (rows + 15) / 16 * (64 * small_nq(cols) + 16 * sizeof(int32_t));
+}
+
+/* group g, register q, row r: bytes w - 1 at columns 4q .. 4q + 3; after
+ * each group its 16 row sums */
+static void tpack_avx512(const uint8_t *w, size_t wstride, size_t rows, size_t cols, uint8_t *packed)
+{
+    if (!small_path(rows, cols)) {
+        ttt_tpack_rows(w, wstride, rows, cols, packed);
+        return;
+    }
+    const size_t G = (rows + 15) / 16, nq = small_nq(cols), gs = 64 * nq + 64;
+    for (size_t g = 0; g < G; g++) {
+        uint8_t *tile = packed + g * gs;
+        int32_t *rs = (int32_t *)(tile + 64 * nq);
+        for (size_t r = 0; r < 16; r++) {
+            const size_t row = 16 * g + r;
+            int32_t sum = 0;
+            for (size_t q = 0; q < nq; q++)
+                for (size_t i = 0; i < 4; i++) {
+                    const size_t col = 4 * q + i;
+                    const int wv = row < rows && col < cols ? (int)w[row * wstride + col] - 1 : 0;
+                    tile[q * 64 + r * 4 + i] = (uint8_t)(int8_t)wv;
+                    sum += wv;
+                }
+            rs[r] = 128 * sum;
         }
     }
+}
+
+/* RES: out = x + (float)sum * g[t] (x where g[t] == 0) instead of the sums */
+AI void tgemm_small(int VNNI, int NQ, int RES, const uint8_t *packed, size_t rows, const int8_t *v,
+                    size_t vstride, size_t ntok, int32_t *out, size_t ostride, const float *x, const float *gs,
+                    float *fout)
+{
+    const size_t G = (rows + 15) / 16, nlast = rows - 16 * (G - 1), gsz = 64 * (size_t)NQ + 64;
+    const __mmask16 mlast = nlast == 16 ? (__mmask16)0xffff : mask16(nlast);
+    for (size_t t = 0; t < ntok; t++) {
+        int32_t *o = RES ? NULL : out + t * ostride;
+        const float *xt = RES ? x + t * ostride : NULL;
+        float *fo = RES ? fout + t * ostride : NULL;
+        if (RES && gs[t] == 0.0f) {
+            if (fo != xt)
+                memcpy(fo, xt, rows * sizeof *fo);
+            continue;
+        }
+        const __m512 gv = RES ? _mm512_set1_ps(gs[t]) : _mm512_setzero_ps();
+        int8_t u[64];
+        __m512i bc[16];
+        /* v is readable up to vstride rounded to 64 bytes: 4 NQ <= 64 */
+        if (NQ == 8)
+            _mm256_storeu_si256((__m256i *)u, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(v + t * vstride)),
+                                                               _mm256_set1_epi8(-128)));
+        else
+            _mm512_storeu_si512(u, _mm512_xor_si512(_mm512_loadu_si512(v + t * vstride), _mm512_set1_epi8(-128)));
+        for (int q = 0; q < NQ; q++)
+            bc[q] = bcast4(u + 4 * q);
+        for (size_t g = 0; g < G; g++) {
+            const __m512i *tile = (const __m512i *)(packed + g * gsz);
+            __m512i s;
+            if (VNNI) {
+                __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+                for (int q = 0; q < NQ; q += 2) {
+                    a = _mm512_dpbusd_epi32(a, bc[q], _mm512_load_si512(tile + q));
+                    b = _mm512_dpbusd_epi32(b, bc[q + 1], _mm512_load_si512(tile + q + 1));
+                }
+                s = _mm512_add_epi32(a, b);
+            } else {
+                __m512i a = _mm512_setzero_si512(), b = _mm512_setzero_si512();
+                for (int q = 0; q < NQ; q += 2) {
+                    a = _mm512_add_epi16(a, _mm512_maddubs_epi16(bc[q], _mm512_load_si512(tile + q)));
+                    b = _mm512_add_epi16(b, _mm512_maddubs_epi16(bc[q + 1], _mm512_load_si512(tile + q + 1)));
+                }
+                s = _mm512_madd_epi16(_mm512_add_epi16(a, b), _mm512_set1_epi16(1));
+            }
+            s = _mm512_sub_epi32(s, _mm512_load_si512(tile + NQ));
+            const __mmask16 m = g == G - 1 ? mlast : (__mmask16)0xffff;
+            if (RES) {
+                /* mul then add, never fma, as residual */
+                const __m512 b = _mm512_mul_ps(_mm512_cvtepi32_ps(s), gv);
+                _mm512_mask_storeu_ps(fo + 16 * g, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, xt + 16 * g), b));
+            } else {
+                _mm512_mask_storeu_epi32(o + 16 * g, m, s);
+            }
+        }
+    }
+}
+
+AI void tgemm_dispatch(int VNNI, const uint8_t *w, size_t rows, size_t cols,
+                       const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                       int32_t *out, size_t ostride)
+{
+    if (small_path(rows, cols) && cols <= 32)
+        tgemm_small(VNNI, 8, 0, w, rows, v, vstride, ntok, out, ostride, NULL, NULL, NULL);
+    else if (small_path(rows, cols))
+        tgemm_small(VNNI, 16, 0, w, rows, v, vstride, ntok, out, ostride, NULL, NULL, NULL);
+    else /* the plain row layout of ttt_tpack_rows */
+        tgemm_tiles(VNNI, w, (cols + 63) / 64 * 64, rows, cols, v, vstride, vsum, ntok, out, ostride);
 }
 
 /* the weights in the plain row layout (ttt_tpack_rows): stride cols rounded up to 64 */
@@ -197,20 +321,35 @@ static void tgemm_avx512(const uint8_t *w, size_t rows, size_t cols,
                          const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                          int32_t *out, size_t ostride)
 {
-    tgemm_any(0, w, (cols + 63) / 64 * 64, rows, cols, v, vstride, vsum, ntok, out, ostride);
+    tgemm_dispatch(0, w, rows, cols, v, vstride, vsum, ntok, out, ostride);
 }
 
 static void tgemm_avx512vnni(const uint8_t *w, size_t rows, size_t cols,
                              const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                              int32_t *out, size_t ostride)
 {
-    tgemm_any(1, w, (cols + 63) / 64 * 64, rows, cols, v, vstride, vsum, ntok, out, ostride);
+    tgemm_dispatch(1, w, rows, cols, v, vstride, vsum, ntok, out, ostride);
 }
 
 /* ---- update_predict: by columns, mul + add (see kernels_avx2.c) ---- */
 
-/* NV vectors of 16 rows (NV <= 4), the rows of vector k enabled by mk[k] */
-AI void up_chunk(int NV, int UP, int DK, int PR, float *Wt, size_t ws, size_t d, const __mmask16 *mk,
+/* whole vectors unmasked: a masked store read back by the next token's
+ * load does not forward, a plain one does */
+AI __m512 ld16(int MK, __mmask16 m, const float *x)
+{
+    return MK ? _mm512_maskz_loadu_ps(m, x) : _mm512_loadu_ps(x);
+}
+
+AI void st16(int MK, __mmask16 m, float *x, __m512 v)
+{
+    if (MK)
+        _mm512_mask_storeu_ps(x, m, v);
+    else
+        _mm512_storeu_ps(x, v);
+}
+
+/* NV vectors of 16 rows (NV <= 4); with MK the last holds the rows of m */
+AI void up_chunk(int NV, int MK, int UP, int DK, int PR, float *Wt, size_t ws, size_t d, __mmask16 m,
                  const float *c, const float *fo, float decay, const float *fn, float *p)
 {
     const __m512 dv = _mm512_set1_ps(decay);
@@ -218,7 +357,7 @@ AI void up_chunk(int NV, int UP, int DK, int PR, float *Wt, size_t ws, size_t d,
     for (int k = 0; k < NV; k++) {
         /* -c: W + (-c) a equals W - c a exactly (see kernels_avx2.c) */
         if (UP)
-            cv[k] = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_maskz_loadu_epi32(mk[k], c + 16 * k),
+            cv[k] = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(ld16(MK && k == NV - 1, m, c + 16 * k)),
                                                          _mm512_set1_epi32(INT32_MIN)));
         acc[k] = _mm512_setzero_ps();
     }
@@ -227,12 +366,13 @@ AI void up_chunk(int NV, int UP, int DK, int PR, float *Wt, size_t ws, size_t d,
         const __m512 a = UP ? _mm512_set1_ps(fo[j]) : _mm512_setzero_ps();
         const __m512 b = PR ? _mm512_set1_ps(fn[j]) : _mm512_setzero_ps();
         for (int k = 0; k < NV; k++) {
-            __m512 x = _mm512_maskz_loadu_ps(mk[k], col + 16 * k);
+            const int mk = MK && k == NV - 1;
+            __m512 x = ld16(mk, m, col + 16 * k);
             if (UP) {
                 if (DK)
                     x = _mm512_mul_ps(x, dv);
                 x = _mm512_add_ps(x, _mm512_mul_ps(cv[k], a));
-                _mm512_mask_storeu_ps(col + 16 * k, mk[k], x);
+                st16(mk, m, col + 16 * k, x);
             }
             if (PR)
                 acc[k] = _mm512_add_ps(acc[k], _mm512_mul_ps(x, b));
@@ -240,7 +380,7 @@ AI void up_chunk(int NV, int UP, int DK, int PR, float *Wt, size_t ws, size_t d,
     }
     if (PR)
         for (int k = 0; k < NV; k++)
-            _mm512_mask_storeu_ps(p + 16 * k, mk[k], acc[k]);
+            st16(MK && k == NV - 1, m, p + 16 * k, acc[k]);
 }
 
 /* Large W: four whole columns at a time, in memory order (see kernels_avx2.c) */
@@ -296,32 +436,29 @@ AI void up_all(int UP, int DK, int PR, float *Wt, size_t d, size_t ws, const flo
         up_stream(UP, DK, PR, Wt, d, ws, c, fo, decay, fn, p);
         return;
     }
-    __mmask16 mk[4] = { 0xffff, 0xffff, 0xffff, 0xffff };
     size_t i = 0;
     for (; i + 64 <= d; i += 64)
-        up_chunk(4, UP, DK, PR, Wt + i, ws, d, mk, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
+        up_chunk(4, 0, UP, DK, PR, Wt + i, ws, d, 0, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
     if (i == d)
         return;
     const size_t nv = (d - i + 15) / 16, nlast = d - i - 16 * (nv - 1);
-    if (nlast < 16)
-        mk[nv - 1] = mask16(nlast);
+    const __mmask16 m = nlast < 16 ? mask16(nlast) : (__mmask16)0xffff;
     float *w = Wt + i;
     const float *ci = UP ? c + i : NULL;
     float *pi = PR ? p + i : NULL;
+#define UP_REST(NV)                                                                     \
+    if (nlast == 16)                                                                    \
+        up_chunk(NV, 0, UP, DK, PR, w, ws, d, m, ci, fo, decay, fn, pi);                \
+    else                                                                                \
+        up_chunk(NV, 1, UP, DK, PR, w, ws, d, m, ci, fo, decay, fn, pi);                \
+    break;
     switch (nv) {
-    case 1:
-        up_chunk(1, UP, DK, PR, w, ws, d, mk, ci, fo, decay, fn, pi);
-        break;
-    case 2:
-        up_chunk(2, UP, DK, PR, w, ws, d, mk, ci, fo, decay, fn, pi);
-        break;
-    case 3:
-        up_chunk(3, UP, DK, PR, w, ws, d, mk, ci, fo, decay, fn, pi);
-        break;
-    default:
-        up_chunk(4, UP, DK, PR, w, ws, d, mk, ci, fo, decay, fn, pi);
-        break;
+    case 1: UP_REST(1)
+    case 2: UP_REST(2)
+    case 3: UP_REST(3)
+    default: UP_REST(4)
     }
+#undef UP_REST
 }
 
 static void update_predict_avx512(float *Wt, size_t d, size_t ws, const float *c,
@@ -341,35 +478,16 @@ static void update_predict_avx512(float *Wt, size_t d, size_t ws, const float *c
         up_all(0, 0, 1, Wt, d, ws, NULL, NULL, decay, fn, p);
 }
 
-/* the SPEC's eight sums are eight lanes: ymm, with AVX-512VL masks */
-static float error_avx512(const float *p, const float *tg, size_t d, float r, float *c, uint32_t *pmax)
-{
-    const __m256 rv = _mm256_set1_ps(r);
-    const __m256i abs = _mm256_set1_epi32(0x7fffffff);
-    __m256 u = _mm256_setzero_ps();
-    __m256i mx = _mm256_setzero_si256();
-    for (size_t j = 0; j < d; j += 8) {
-        const __mmask8 m = d - j >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (d - j)) - 1u);
-        const __m256 pv = _mm256_maskz_loadu_ps(m, p + j);
-        const __m256 e = _mm256_sub_ps(pv, _mm256_maskz_loadu_ps(m, tg + j));
-        _mm256_mask_storeu_ps(c + j, m, _mm256_mul_ps(rv, e));
-        u = _mm256_add_ps(u, _mm256_mul_ps(e, e));
-        mx = _mm256_max_epi32(mx, _mm256_and_si256(abs, _mm256_castps_si256(pv)));
-    }
-    __m128i r4 = _mm_max_epi32(_mm256_castsi256_si128(mx), _mm256_extracti128_si256(mx, 1));
-    r4 = _mm_max_epi32(r4, _mm_shuffle_epi32(r4, _MM_SHUFFLE(1, 0, 3, 2)));
-    r4 = _mm_max_epi32(r4, _mm_shuffle_epi32(r4, _MM_SHUFFLE(2, 3, 0, 1)));
-    *pmax = (uint32_t)_mm_cvtsi128_si32(r4);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
-
+/* whole vectors plain: the key is read at once by update_predict's
+ * broadcasts, which a masked store would not forward to */
 static void scale_i32_avx512(const int32_t *a, size_t d, float s, float *f)
 {
     const __m512 sv = _mm512_set1_ps(s);
-    for (size_t j = 0; j < d; j += 16) {
-        const __mmask16 m = d - j >= 16 ? (__mmask16)0xffff : mask16(d - j);
+    size_t j = 0;
+    for (; j + 16 <= d; j += 16)
+        _mm512_storeu_ps(f + j, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(a + j)), sv));
+    if (j < d) {
+        const __mmask16 m = mask16(d - j);
         _mm512_mask_storeu_ps(f + j, m, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, a + j)), sv));
     }
 }
@@ -403,7 +521,12 @@ static void tgemm_residual_avx512(const uint8_t *packed, size_t rows, size_t col
                                   const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                                   const float *x, const float *g, float *out, size_t xstride, int32_t *acc)
 {
-    ttt_tgemm_residual_split(&ttt_kernels_avx512, packed, rows, cols, v, vstride, vsum, ntok, x, g, out,
+    if (small_path(rows, cols) && cols <= 32)
+        tgemm_small(0, 8, 1, packed, rows, v, vstride, ntok, NULL, xstride, x, g, out);
+    else if (small_path(rows, cols))
+        tgemm_small(0, 16, 1, packed, rows, v, vstride, ntok, NULL, xstride, x, g, out);
+    else
+        ttt_tgemm_residual_split(&ttt_kernels_avx512, packed, rows, cols, v, vstride, vsum, ntok, x, g, out,
                              xstride, acc);
 }
 
@@ -411,26 +534,45 @@ static void tgemm_residual_avx512vnni(const uint8_t *packed, size_t rows, size_t
                                       const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                                       const float *x, const float *g, float *out, size_t xstride, int32_t *acc)
 {
-    ttt_tgemm_residual_split(&ttt_kernels_avx512vnni, packed, rows, cols, v, vstride, vsum, ntok, x, g, out,
+    if (small_path(rows, cols) && cols <= 32)
+        tgemm_small(1, 8, 1, packed, rows, v, vstride, ntok, NULL, xstride, x, g, out);
+    else if (small_path(rows, cols))
+        tgemm_small(1, 16, 1, packed, rows, v, vstride, ntok, NULL, xstride, x, g, out);
+    else
+        ttt_tgemm_residual_split(&ttt_kernels_avx512vnni, packed, rows, cols, v, vstride, vsum, ntok, x, g, out,
                              xstride, acc);
 }
 
+/* the bodies inlined: no calls, the constants loaded once per block */
 static void quantize_block_avx512(const float *x, size_t n, size_t ntok, float floor, int8_t *q, size_t qstride,
                                   int32_t *qsum, float *mx)
 {
-    ttt_quantize_block_split(&ttt_kernels_avx512, x, n, ntok, floor, q, qstride, qsum, mx);
+    for (size_t t = 0; t < ntok; t++) {
+        const uint32_t mb = absmax_body(x + t * n, n);
+        float m;
+        memcpy(&m, &mb, sizeof m);
+        mx[t] = mb >= 0x7f800000u ? NAN : m < floor ? 0.0f : m;
+    }
+    for (size_t t = 0; t < ntok; t++) {
+        if (mx[t] > 0.0f) {
+            qsum[t] = quantize_body(x + t * n, n, 127.0f / mx[t], q + t * qstride);
+        } else {
+            memset(q + t * qstride, 0, n);
+            qsum[t] = 0;
+        }
+    }
 }
 
 const ttt_kernels ttt_kernels_avx512 = {
-    "avx512", absmax_bits_avx512, quantize_avx512, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_avx512,
-    update_predict_avx512, error_avx512, scale_i32_avx512, sumsq_avx512, residual_avx512,
+    "avx512", absmax_bits_avx512, quantize_avx512, tpack_size_avx512, tpack_avx512, tgemm_avx512,
+    update_predict_avx512, ttt_error_avx2, scale_i32_avx512, sumsq_avx512, residual_avx512,
     tgemm_residual_avx512, quantize_block_avx512,
     ttt_chunk_predict_avx2, ttt_chunk_update_avx2, ttt_chunk_correct_avx2,
 };
 
 const ttt_kernels ttt_kernels_avx512vnni = {
-    "avx512-vnni", absmax_bits_avx512, quantize_avx512, ttt_tpack_rows_size, ttt_tpack_rows,
-    tgemm_avx512vnni, update_predict_avx512, error_avx512, scale_i32_avx512, sumsq_avx512, residual_avx512,
+    "avx512-vnni", absmax_bits_avx512, quantize_avx512, tpack_size_avx512, tpack_avx512,
+    tgemm_avx512vnni, update_predict_avx512, ttt_error_avx2, scale_i32_avx512, sumsq_avx512, residual_avx512,
     tgemm_residual_avx512vnni, quantize_block_avx512,
     ttt_chunk_predict_avx2, ttt_chunk_update_avx2, ttt_chunk_correct_avx2,
 };

@@ -114,8 +114,12 @@ engine_new (gsize dim, const Objective * o)
   return m;
 }
 
+/* anomaly-short-window, -long-window, -refit-every, -hold: the defaults,
+ * then values that change every score (small windows, a hold) */
+static const guint anomaly_knobs[2][4] = { {10, 2000, 100, 0}, {2, 50, 7, 5} };
+
 static ttt_anomaly *
-scorer_new (gfloat k, gfloat margin)
+scorer_new_knobs (gfloat k, gfloat margin, const guint * knobs)
 {
   ttt_anomaly_config cfg;
   ttt_anomaly *a = NULL;
@@ -123,8 +127,18 @@ scorer_new (gfloat k, gfloat margin)
   ttt_anomaly_config_default (&cfg);
   cfg.k = k;
   cfg.range_margin = margin;
+  cfg.short_window = knobs[0];
+  cfg.long_window = knobs[1];
+  cfg.refit_every = knobs[2];
+  cfg.hold = knobs[3];
   fail_unless_equals_int (ttt_anomaly_create (&cfg, &a), TTT_OK);
   return a;
+}
+
+static ttt_anomaly *
+scorer_new (gfloat k, gfloat margin)
+{
+  return scorer_new_knobs (k, margin, anomaly_knobs[0]);
 }
 
 /* Appends the meta's field (float32 bytes) to arr; returns its tokens. */
@@ -339,7 +353,8 @@ GST_END_TEST;
 /* ---- anomaly score ------------------------------------------------------ */
 
 /* Tensors with a change of patterns and one NaN token: the meta's scores
- * equal the scorer's on the engine's surprises and the input values. */
+ * equal the scorer's on the engine's surprises and the input values, with
+ * the scorer's default windows and with other values of their properties. */
 GST_START_TEST (test_anomaly_meta)
 {
   const gsize dim = 16, ntok = 20, nbuf = 30, total = ntok * nbuf;
@@ -348,7 +363,8 @@ GST_START_TEST (test_anomaly_meta)
   gfloat *x = make_tokens (dim, total, 400, 5);
   gfloat *y, *exp_s = g_new (gfloat, total), *exp_a = g_new (gfloat, total);
   ttt_model *m = engine_new (dim, NULL);
-  ttt_anomaly *a = scorer_new (20.0f, 0.1f);
+  const guint *knobs = anomaly_knobs[__i__];
+  ttt_anomaly *a = scorer_new_knobs (20.0f, 0.1f, knobs);
   GArray *surprise = g_array_new (FALSE, FALSE, sizeof (gfloat));
   GArray *score = g_array_new (FALSE, FALSE, sizeof (gfloat));
   gsize b, i, high = 0;
@@ -364,6 +380,10 @@ GST_START_TEST (test_anomaly_meta)
 
   g_object_set (h->element, "inner-lr", LR, "anomaly", TRUE, "anomaly-k",
       20.0f, "anomaly-range-margin", 0.1f, "surprise-meta", TRUE, NULL);
+  if (__i__)
+    g_object_set (h->element, "anomaly-short-window", knobs[0],
+        "anomaly-long-window", knobs[1], "anomaly-refit-every", knobs[2],
+        "anomaly-hold", knobs[3], NULL);
   set_caps_fmt (h, TENSOR_CAPS_FMT, dim, ntok);
   for (b = 0; b < nbuf; b++) {
     GstBuffer *out;
@@ -708,7 +728,7 @@ bitttt_memory_suite (void)
   tcase_add_test (tc, test_objective_reconstruct_none_nlms);
   tcase_add_test (tc, test_objective_defaults);
   tcase_add_test (tc, test_invalid_combination);
-  tcase_add_test (tc, test_anomaly_meta);
+  tcase_add_loop_test (tc, test_anomaly_meta, 0, 2);
   tcase_add_test (tc, test_anomaly_meta_absent_when_off);
   tcase_add_test (tc, test_anomaly_messages);
   tcase_add_test (tc, test_hop_analyser);
