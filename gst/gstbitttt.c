@@ -36,6 +36,8 @@
  * #GstBitTTT:forget and #GstBitTTT:residual choose what the memory learns
  * (docs/MEMORY.md). With #GstBitTTT:anomaly the surprises are also turned
  * into anomaly scores in [0, 1] (docs/SPEC.md, "Anomaly score").
+ * #GstBitTTT:weights-location replaces the seed-drawn projections with
+ * those of a weight file, for example trained offline (docs/TRAINING.md).
  *
  * ## Example launch lines
  * |[
@@ -43,6 +45,9 @@
  * ]|
  * |[
  * gst-launch-1.0 -m filesrc location=tokens.f32 blocksize=12800 ! other/tensors,format=static,num_tensors=1,types=float32,dimensions=(string)64:50,framerate=(fraction)0/1 ! bitttt state-location=model.state ! fakesink
+ * ]|
+ * |[
+ * gst-launch-1.0 -m filesrc location=tokens.f32 blocksize=12800 ! other/tensors,format=static,num_tensors=1,types=float32,dimensions=(string)64:50,framerate=(fraction)0/1 ! bitttt weights-location=trained.safetensors objective=next ! fakesink
  * ]|
  * |[
  * gst-launch-1.0 -m filesrc location=series.f32 ! audio/x-raw,format=F32LE,layout=interleaved,channels=1,rate=100 ! bitttt frames-per-token=32 hop=1 anomaly=true objective=multiview ! fakesink
@@ -87,6 +92,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_bitttt_debug);
 #define DEFAULT_FRAMES_PER_TOKEN 1
 #define DEFAULT_RESET_ON GST_BITTTT_RESET_ON_FLUSH
 #define DEFAULT_STATE_LOCATION NULL
+#define DEFAULT_WEIGHTS_LOCATION NULL
 #define DEFAULT_POST_MESSAGES TRUE
 #define DEFAULT_INTERVAL (100 * GST_MSECOND)
 #define DEFAULT_SURPRISE_META FALSE
@@ -137,6 +143,7 @@ enum
   PROP_ANOMALY_HOLD,
   PROP_HOP,
   PROP_MIX,
+  PROP_WEIGHTS_LOCATION,
 };
 
 enum
@@ -159,6 +166,7 @@ struct _GstBitTTT
   guint frames_per_token;
   GstBitTTTResetOn reset_on;
   gchar *state_location;
+  gchar *weights_location;
   gboolean post_messages;
   guint64 interval;
   gboolean surprise_meta;
@@ -479,6 +487,13 @@ gst_bitttt_class_init (GstBitTTTClass * klass)
           "the input unchanged",
           0.0, 1.0, DEFAULT_MIX,
           rw | GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_WEIGHTS_LOCATION,
+      g_param_spec_string ("weights-location", "Weights location",
+          "Weight file (safetensors, docs/SPEC.md \"Weight file\") with the "
+          "projections, loaded when the model is created; its shape, "
+          "objective, feature-norm and residual must match. NULL: "
+          "projections drawn from the seed",
+          DEFAULT_WEIGHTS_LOCATION, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TOKENS_PROCESSED,
       g_param_spec_uint64 ("tokens-processed", "Tokens processed",
           "Tokens run through the layer since the element started",
@@ -584,6 +599,7 @@ gst_bitttt_finalize (GObject * object)
   gst_bitttt_free_arrays (self);
   gst_caps_replace (&self->refused_caps, NULL);
   g_free (self->state_location);
+  g_free (self->weights_location);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -667,6 +683,10 @@ gst_bitttt_set_property (GObject * object, guint prop_id,
       break;
     case PROP_MIX:
       self->mix = g_value_get_double (value);
+      break;
+    case PROP_WEIGHTS_LOCATION:
+      g_free (self->weights_location);
+      self->weights_location = g_value_dup_string (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -754,6 +774,9 @@ gst_bitttt_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_MIX:
       g_value_set_double (value, self->mix);
+      break;
+    case PROP_WEIGHTS_LOCATION:
+      g_value_set_string (value, self->weights_location);
       break;
     case PROP_TOKENS_PROCESSED:
       g_value_set_uint64 (value, self->tokens_processed);
@@ -950,7 +973,7 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
   ttt_config cfg;
   ttt_anomaly_config acfg;
   gboolean anomaly;
-  gchar *path;
+  gchar *path, *weights;
   int err;
 
   ttt_config_default (&cfg);
@@ -973,6 +996,7 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
   acfg.refit_every = self->anomaly_refit_every;
   acfg.hold = self->anomaly_hold;
   path = load ? g_strdup (self->state_location) : NULL;
+  weights = g_strdup (self->weights_location);
   GST_OBJECT_UNLOCK (self);
 
   /* again: state-location may have been set after start */
@@ -991,15 +1015,30 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
             cfg.forget, cfg.residual ? "true" : "false", config_rule (&cfg)),
         ("hidden dim %" G_GSIZE_FORMAT ", inner-lr %g", self->dim,
             cfg.inner_lr));
-    g_free (path);
-    return FALSE;
+    goto failed;
   }
   if (err != TTT_OK) {
     GST_ELEMENT_ERROR (self, LIBRARY, INIT,
         ("Could not create a Bit-TTT model with hidden dim %" G_GSIZE_FORMAT
             ": %s", self->dim, ttt_strerror (err)), (NULL));
-    g_free (path);
-    return FALSE;
+    goto failed;
+  }
+  /* before the state: a state records the projections it was learned with */
+  if (weights != NULL && *weights != '\0') {
+    err = ttt_load_weights (self->model, weights);
+    if (err != TTT_OK) {
+      /* never silently fall back to seed-drawn projections */
+      GST_ELEMENT_ERROR (self, RESOURCE, READ,
+          ("Could not load the Bit-TTT weights from \"%s\": %s", weights,
+              ttt_strerror (err)),
+          ("the model has hidden dim %" G_GSIZE_FORMAT ", objective=%s "
+              "feature-norm=%s residual=%s", self->dim,
+              enum_nick (GST_TYPE_BITTTT_OBJECTIVE, (gint) cfg.objective),
+              enum_nick (GST_TYPE_BITTTT_FEATURE_NORM,
+                  (gint) cfg.feature_norm), cfg.residual ? "true" : "false"));
+      goto failed;
+    }
+    GST_INFO_OBJECT (self, "loaded the projections from %s", weights);
   }
   /* the scorer lives and resets with the model: its history describes
    * this model's surprises */
@@ -1011,9 +1050,7 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
           ("Could not create the anomaly scorer (anomaly-k=%g "
               "anomaly-range-margin=%g): %s", acfg.k, acfg.range_margin,
               ttt_strerror (err)), (NULL));
-      g_clear_pointer (&self->model, ttt_destroy);
-      g_free (path);
-      return FALSE;
+      goto failed;
     }
   }
   /* the token copies follow the scorer, not the property: that one is
@@ -1033,19 +1070,24 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
       GST_ELEMENT_ERROR (self, RESOURCE, READ,
           ("Could not load the Bit-TTT state from \"%s\": %s", path,
               ttt_strerror (err)), (NULL));
-      g_clear_pointer (&self->model, ttt_destroy);
-      g_clear_pointer (&self->anomaly, ttt_anomaly_destroy);
-      g_free (path);
-      return FALSE;
+      goto failed;
     }
     GST_INFO_OBJECT (self, "loaded the learned state from %s", path);
   }
   g_free (path);
+  g_free (weights);
 
   GST_OBJECT_LOCK (self);
   self->kernel = ttt_get_kernel_name (self->model);
   GST_OBJECT_UNLOCK (self);
   return TRUE;
+
+failed:
+  g_clear_pointer (&self->model, ttt_destroy);
+  g_clear_pointer (&self->anomaly, ttt_anomaly_destroy);
+  g_free (path);
+  g_free (weights);
+  return FALSE;
 }
 
 static gboolean

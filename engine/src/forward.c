@@ -94,7 +94,7 @@ static inline const float *make_target(const ttt_model *m, size_t t, const float
     const float gd = m->s_down * m->mx[t] / 127.0f;
     if (m->cfg.objective == TTT_OBJECTIVE_MULTIVIEW) {
         if (m->val_mag)
-            k->scale_i32(a + d, d, gd, v);
+            k->scale_i32(a + d, d, m->s_down_v * m->mx[t] / 127.0f, v);
         else
             feature(k, a + d, d, inv_v[t], v);
         if (m->cfg.residual)

@@ -37,7 +37,10 @@ struct ttt_model {
     size_t Dq, dq;           /* int8 row strides: D, d rounded up to 64 */
     size_t ws;               /* float column stride of W: d rounded up to 16 */
     float s_down, s_up;      /* projection scales */
+    float s_down_v;          /* Down_v's scale: s_down unless loaded from a weight file */
     uint64_t proj_hash;      /* identity of the projections, saved in state */
+    uint8_t *src_down;       /* loaded from a weight file: the row-major projections as */
+    uint8_t *src_up;         /* ttt_install_projections() took them; NULL when seed-drawn */
 
     uint8_t *down;           /* nd x D packed for k->tgemm: Down, then Down_v (MULTIVIEW) */
     uint8_t *up;             /* D x d packed for k->tgemm */
@@ -92,6 +95,13 @@ void *ttt_aligned_alloc(size_t size);
 void ttt_aligned_free(void *p);
 int ttt_mul_size(size_t a, size_t b, size_t *out);
 uint64_t ttt_fnv1a64(uint64_t h, const void *data, size_t len);
+
+/* model.c */
+/* Row-major projections, biased by +1 (bytes 0, 1, 2), rows padded with 1
+ * (weight 0): down nd x Dq (Down, then Down_v), up D x dq. */
+int ttt_draw_projections(const ttt_model *m, uint8_t **down, uint8_t **up);
+void ttt_install_projections(ttt_model *m, const uint8_t *down, const uint8_t *up,
+                             float s_down, float s_up, float s_down_v);
 
 /* forward.c */
 void ttt_flush_pending(ttt_model *m);

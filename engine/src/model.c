@@ -52,6 +52,8 @@ void ttt_destroy(void *model)
         return;
     ttt_aligned_free(m->down);
     ttt_aligned_free(m->up);
+    ttt_aligned_free(m->src_down);
+    ttt_aligned_free(m->src_up);
     ttt_aligned_free(m->W);
     ttt_aligned_free(m->pend_c);
     ttt_aligned_free(m->pend_f);
@@ -84,6 +86,66 @@ static int alloc_array(void **p, size_t n, size_t size)
         return TTT_ERR_NOMEM;
     memset(*p, 0, bytes);
     return TTT_OK;
+}
+
+int ttt_draw_projections(const ttt_model *m, uint8_t **down, uint8_t **up)
+{
+    int err;
+    *down = *up = NULL;
+    if ((err = alloc_array((void **)down, m->nd, m->Dq)) ||
+        (err = alloc_array((void **)up, m->D, m->dq))) {
+        ttt_aligned_free(*down);
+        *down = NULL;
+        return err;
+    }
+    ttt_ternary_fill(*down, m->d, m->D, m->Dq, m->cfg.seed, 0);
+    ttt_ternary_fill(*up, m->D, m->d, m->dq, m->cfg.seed, 1);
+    if (m->nd > m->d)
+        ttt_ternary_fill(*down + m->d * m->Dq, m->d, m->D, m->Dq, m->cfg.seed, 2);
+    return TTT_OK;
+}
+
+/* SPEC "Projections": each projection roughly preserves variance */
+static float seed_scale(size_t n)
+{
+    return (float)sqrt(1.5 / (double)n);
+}
+
+static void put_f32(unsigned char *p, float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(b >> (8 * i));
+}
+
+void ttt_install_projections(ttt_model *m, const uint8_t *down, const uint8_t *up,
+                             float s_down, float s_up, float s_down_v)
+{
+    const size_t D = m->D, d = m->d;
+    /* Down, Up, then Down_v: without Down_v the hash is the original one.
+     * The scales join it only when they are not the seed-drawn ones, so the
+     * hash of every seed-drawn model stays what states already hold, and a
+     * weight file exported from a seed-drawn model is that same model. */
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    h = ttt_fnv1a64(h, down, d * m->Dq);
+    h = ttt_fnv1a64(h, up, D * m->dq);
+    h = ttt_fnv1a64(h, down + d * m->Dq, (m->nd - d) * m->Dq);
+    const float s0 = seed_scale(D), s1 = seed_scale(d);
+    if (s_down != s0 || s_up != s1 || (m->nd > d && s_down_v != s0)) {
+        unsigned char b[12];
+        put_f32(b, s_down);
+        put_f32(b + 4, s_up);
+        put_f32(b + 8, s_down_v);
+        h = ttt_fnv1a64(h, b, m->nd > d ? 12 : 8);
+    }
+    m->proj_hash = h;
+    m->s_down = s_down;
+    m->s_up = s_up;
+    m->s_down_v = m->nd > d ? s_down_v : s_down;
+    /* the kernels read their own layout of the same weights */
+    m->k->tpack(down, m->Dq, m->nd, D, m->down);
+    m->kup->tpack(up, m->dq, D, d, m->up);
 }
 
 int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
@@ -140,13 +202,10 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     if (d >= TTT_CHUNK_MIN_D && m->ws % 1024 == 0)
         m->ws += TTT_ALIGN / sizeof(float);
     m->k = ttt_kernels_dispatch(cfg->max_isa, cfg->dispatch == TTT_DISPATCH_MEASURE, D, d, m->nd, &m->kup);
-    m->s_down = (float)sqrt(1.5 / (double)D);
-    m->s_up = (float)sqrt(1.5 / (double)d);
 
     int err;
-    uint8_t *down = NULL, *up = NULL; /* row-major, as the hash and the PRNG see them */
-    if ((err = alloc_array((void **)&down, m->nd, m->Dq)) ||
-        (err = alloc_array((void **)&up, D, m->dq)) ||
+    uint8_t *down = NULL, *up = NULL;
+    if ((err = ttt_draw_projections(m, &down, &up)) ||
         (err = alloc_array((void **)&m->down, m->k->tpack_size(m->nd, D), 1)) ||
         (err = alloc_array((void **)&m->up, m->kup->tpack_size(D, d), 1)) ||
         (err = alloc_array((void **)&m->W, d, m->ws * sizeof(float))) ||
@@ -174,18 +233,7 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
         return err;
     }
     m->chunked = d >= TTT_CHUNK_MIN_D;
-    ttt_ternary_fill(down, d, D, m->Dq, cfg->seed, 0);
-    ttt_ternary_fill(up, D, d, m->dq, cfg->seed, 1);
-    if (m->nd > d)
-        ttt_ternary_fill(down + d * m->Dq, d, D, m->Dq, cfg->seed, 2);
-    /* Down, Up, then Down_v: without Down_v the hash is the original one */
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    h = ttt_fnv1a64(h, down, d * m->Dq);
-    h = ttt_fnv1a64(h, up, D * m->dq);
-    m->proj_hash = ttt_fnv1a64(h, down + d * m->Dq, (m->nd - d) * m->Dq);
-    /* the kernels read their own layout of the same weights */
-    m->k->tpack(down, m->Dq, m->nd, D, m->down);
-    m->kup->tpack(up, m->dq, D, d, m->up);
+    ttt_install_projections(m, down, up, seed_scale(D), seed_scale(d), seed_scale(D));
     ttt_aligned_free(down);
     ttt_aligned_free(up);
     *out = m;

@@ -58,9 +58,12 @@ const char *ttt_strerror(int err)
     case TTT_ERR_OVERFLOW: return "size overflow";
     case TTT_ERR_IO: return "input/output error";
     case TTT_ERR_FORMAT: return "state data truncated or corrupt";
-    case TTT_ERR_VERSION: return "unsupported state format version";
+    case TTT_ERR_VERSION: return "unsupported state or weight file format version";
     case TTT_ERR_MISMATCH: return "state belongs to a model of another shape or projections";
     case TTT_ERR_BUFFER_SMALL: return "buffer too small";
+    case TTT_ERR_UNSUPPORTED: return "not supported by this build (weight files need json-c)";
+    case TTT_ERR_WEIGHTS: return "weight file malformed: bad header, tensor, ternary value or scale";
+    case TTT_ERR_WEIGHTS_MISMATCH: return "weight file is for another shape, objective, feature norm or residual";
     default: return "unknown error";
     }
 }

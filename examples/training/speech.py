@@ -136,6 +136,7 @@ class Engine:
                 r.down_v = weights["down_v"][0]
                 r._downv64 = r.down_v.astype(np.int64)
             r.s_down, r.s_up = np.float32(weights["down"][1]), np.float32(weights["up"][1])
+            r.s_down_v = np.float32(weights["down_v"][1]) if "down_v" in weights else r.s_down
 
     def forward(self, x):
         if self.weights is None:

@@ -151,6 +151,27 @@ int main(int argc, char **argv)
         std::remove(path.c_str());
     }
 
+    {
+        // an export of m7's projections makes a default-seed model compute m7's layer
+        const std::string path = state_path + ".safetensors";
+        bitttt::model fresh7(other), loaded(bitttt::default_config(D));
+        try {
+            fresh7.save_weights(path, "test_hpp");
+            loaded.load_weights(path);
+            std::vector<float> o1(in.size()), o2(in.size());
+            fresh7.forward(in, o1);
+            loaded.forward(in, o2);
+            tap_ok(same(o1, o2), "save_weights, load_weights: the exporter's outputs");
+            const unsigned char junk[16] = {8};
+            throws(TTT_ERR_WEIGHTS, [&] { loaded.load_weights(junk, sizeof junk); }, "load_weights of junk bytes");
+        } catch (const bitttt::error &e) {
+            if (e.code() != TTT_ERR_UNSUPPORTED)
+                throw;
+            tap_skip("weight files: library built without json-c");
+        }
+        std::remove(path.c_str());
+    }
+
     // ownership moves; the moved-from model holds nothing and refuses work
     bitttt::model moved(std::move(m));
     tap_ok(m.get() == nullptr && moved.get() != nullptr && moved.stats().tokens_seen > 0, "move: the state goes along");

@@ -1,6 +1,6 @@
 /*
- * Writes the seed corpora of the fuzz targets into <dir>/forward and
- * <dir>/state (which must exist). The committed files in corpus/ came from
+ * Writes the seed corpora of the fuzz targets into <dir>/forward,
+ * <dir>/state and <dir>/weights (which must exist; weights needs json-c). The committed files in corpus/ came from
  *   ninja -C <build> tests/fuzz/gen_corpus && <build>/tests/fuzz/gen_corpus tests/fuzz/corpus
  * Seeds only need to be valid enough to lead the fuzzer into deep paths:
  * streams that make W learn, and state files that pass every check.
@@ -100,15 +100,43 @@ static int state(const char *dir, const char *name, unsigned char mode, size_t D
     return err;
 }
 
+/* A weight file exported from the model that the mode byte of fuzz_weights
+ * selects (its bits as there), behind that byte. */
+static int weights(const char *dir, const char *name, unsigned char mode, const char *text)
+{
+    ttt_config c;
+    ttt_model *m;
+    ttt_config_default(&c);
+    c.objective = mode % 4 == 3 ? TTT_OBJECTIVE_RECONSTRUCT : mode % 4;
+    c.feature_norm = mode & 4 ? TTT_FEATURE_NORM_NONE : TTT_FEATURE_NORM_AUTO;
+    c.update = TTT_UPDATE_NLMS;
+    c.residual = (mode & 8) && c.objective == TTT_OBJECTIVE_MULTIVIEW;
+    c.hidden_dim = mode & 16 ? 16 : 8;
+    c.state_dim = mode & 32 ? 2 : 4;
+    if (ttt_create_ex(&c, &m) != TTT_OK)
+        return 1;
+    const char *tmp = "gen_corpus.tmp.safetensors";
+    unsigned char buf[4096];
+    int err = ttt_save_weights(m, tmp, text) != TTT_OK;
+    ttt_destroy(m);
+    FILE *f = err ? NULL : fopen(tmp, "rb");
+    const size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f)
+        fclose(f);
+    remove(tmp);
+    return err || !n || write_file(dir, name, &mode, 1, buf, n);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <corpus dir>\n", argv[0]);
         return 2;
     }
-    char fdir[4096], sdir[4096];
+    char fdir[4096], sdir[4096], wdir[4096];
     snprintf(fdir, sizeof fdir, "%s/forward", argv[1]);
     snprintf(sdir, sizeof sdir, "%s/state", argv[1]);
+    snprintf(wdir, sizeof wdir, "%s/weights", argv[1]);
     static const unsigned char sp3[] = {5, 31, 40}, sp2[] = {3, 33}, sp1[] = {33};
     /* header: D selector, state_dim, eta, flags, repeats */
     static const unsigned char h1[] = {3, 0, 4, 0, 2}, h2[] = {15, 0, 2, 4, 1},
@@ -127,5 +155,10 @@ int main(int argc, char **argv)
     err |= state(sdir, "valid-d64-sd16-resealed", 4, 64, 16, TTT_DEFAULT_SEED, 40, 0);
     err |= state(sdir, "truncated-d16", 0, 16, 0, TTT_DEFAULT_SEED, 10, 40);
     err |= state(sdir, "valid-d256-sd1", 6, 256, 1, 7, 35, 0);
+    err |= weights(wdir, "reconstruct-d8", 0, "");
+    err |= weights(wdir, "reconstruct-none-d16-sd2", 4 | 16 | 32, "noise");
+    err |= weights(wdir, "multiview-residual-d8", 1 | 4 | 8, "espeak-ng \"hello\"");
+    err |= weights(wdir, "multiview-l2-d16", 1 | 16, "");
+    err |= weights(wdir, "next-d8-sd2", 2 | 32, "sensor set");
     return err;
 }

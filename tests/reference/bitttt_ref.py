@@ -11,6 +11,7 @@ the order of the C engine on every ISA: the engine and this file must agree
 bit for bit. numpy's own sum/dot/matmul use pairwise or BLAS orders and
 would not.
 """
+import json
 import struct
 
 import numpy as np
@@ -173,9 +174,24 @@ class Reference:
         self.chunk_min_d = CHUNK_MIN_D  # a test may raise it: the per-token order at any d
         self.s_down = F32(np.sqrt(1.5 / D))  # binary64, then rounded
         self.s_up = F32(np.sqrt(1.5 / d))
-        self.down = ternary(self.seed, 0, d, D)
-        self.up = ternary(self.seed, 1, D, d)
-        self.down_v = ternary(self.seed, 2, d, D) if objective == "multiview" else None
+        self.s_down_v = self.s_down
+        self._seed_scales = (self.s_down, self.s_up, self.s_down_v)
+        self.set_projections(ternary(self.seed, 0, d, D), ternary(self.seed, 1, D, d),
+                             ternary(self.seed, 2, d, D) if objective == "multiview" else None)
+
+    def set_projections(self, down, up, down_v=None, s_down=None, s_up=None, s_down_v=None):
+        """Replace the projections (SPEC "Weight file"); scales left None keep
+        theirs. Resets W, as loading a weight file does."""
+        self.down, self.up = np.asarray(down, np.int8), np.asarray(up, np.int8)
+        self.down_v = None if down_v is None else np.asarray(down_v, np.int8)
+        if (self.down_v is None) != (self.objective != "multiview"):
+            raise ValueError("down_v exactly for multiview")
+        if s_down is not None:
+            self.s_down = F32(s_down)
+        if s_up is not None:
+            self.s_up = F32(s_up)
+        self.s_down_v = self.s_down if self.down_v is None else F32(
+            s_down_v if s_down_v is not None else self.s_down_v)
         self._down64 = self.down.astype(np.int64)
         self._up64 = self.up.astype(np.int64)
         self._downv64 = None if self.down_v is None else self.down_v.astype(np.int64)
@@ -192,11 +208,17 @@ class Reference:
         data = _padded_bytes(self.down) + _padded_bytes(self.up)
         if self.down_v is not None:
             data += _padded_bytes(self.down_v)
+        # SPEC "Weight file": the scales join the hash only when they are
+        # not the seed-drawn ones
+        mv = self.down_v is not None
+        scales = (self.s_down, self.s_up, self.s_down_v)
+        if any(x.tobytes() != y.tobytes() for x, y in zip(scales[:3 if mv else 2], self._seed_scales)):
+            data += np.array(scales[:3 if mv else 2], dtype="<f4").tobytes()
         return fnv1a64(data)
 
-    def _mag(self, a, m):
-        """The dequantised projection: a * ((s_down * m) / 127), f32."""
-        gd = self.s_down * m / F32(127)
+    def _mag(self, a, m, s=None):
+        """The dequantised projection: a * ((s * m) / 127), f32, s = s_down by default."""
+        gd = (self.s_down if s is None else s) * m / F32(127)
         return a.astype(F32) * gd
 
     def key_target(self, q, m):
@@ -210,7 +232,7 @@ class Reference:
         if self.objective == "next":
             return k, (self._mag(a, m) if none else k)
         av = self._downv64 @ q
-        v = self._mag(av, m) if none else unit(av)
+        v = self._mag(av, m, self.s_down_v) if none else unit(av)
         if self.residual:
             v = v - k
         return k, v
@@ -318,3 +340,57 @@ def parse_state(buf):
     return {"D": D, "d": d, "seed": seed, "projection_hash": phash,
             "tokens_seen": seen, "tokens_skipped": skipped, "reserved": ident, "identity": ident,
             "version": version, "W": W.astype(F32).reshape(d, d), "prev": prev.astype(F32)}
+
+
+# ---- weight file (SPEC "Weight file") -------------------------------------
+
+WEIGHTS_TENSORS = ("down", "up", "down_v", "down_scale", "up_scale", "down_v_scale")
+
+
+def weights_bytes(model, training_data="", order=None, pad=0):
+    """A weight file holding model's projections; order permutes the
+    tensors in the data buffer, pad adds spaces to the header."""
+    mv = model.down_v is not None
+    arrays = {"down": model.down, "up": model.up,
+              "down_scale": np.array([model.s_down], "<f4"), "up_scale": np.array([model.s_up], "<f4")}
+    if mv:
+        arrays.update(down_v=model.down_v, down_v_scale=np.array([model.s_down_v], "<f4"))
+    header = {"__metadata__": {
+        "format": "bitttt-weights", "format_version": "1", "hidden_dim": str(model.D),
+        "state_dim": str(model.d), "objective": model.objective, "feature_norm": model.feature_norm,
+        "residual": "1" if model.residual else "0", "training_data": training_data}}
+    data, off = b"", 0
+    for name in order or [n for n in WEIGHTS_TENSORS if n in arrays]:
+        a = arrays[name]
+        raw = a.astype("<f4" if a.dtype.kind == "f" else "i1").tobytes()
+        header[name] = {"dtype": "F32" if a.dtype.kind == "f" else "I8", "shape": list(a.shape),
+                        "data_offsets": [off, off + len(raw)]}
+        data += raw
+        off += len(raw)
+    text = json.dumps(header).encode() + b" " * pad
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def parse_weights(buf):
+    """(metadata, {name: array}) of a weight file; ValueError when malformed."""
+    buf = bytes(buf)
+    (n,) = struct.unpack_from("<Q", buf)
+    header = json.loads(buf[8:8 + n].decode("utf-8"))
+    meta = header.pop("__metadata__")
+    data = buf[8 + n:]
+    tensors, total = {}, 0
+    for name, t in header.items():
+        if name not in WEIGHTS_TENSORS:
+            raise ValueError("unknown tensor " + name)
+        b, e = t["data_offsets"]
+        dt = {"I8": "i1", "F32": "<f4"}[t["dtype"]]
+        a = np.frombuffer(data[b:e], dtype=dt).reshape(t["shape"])
+        if dt == "i1" and not np.all(np.abs(a.astype(np.int64)) <= 1):
+            raise ValueError("not ternary: " + name)
+        if dt != "i1" and not (np.isfinite(a).all() and (a > 0).all()):
+            raise ValueError("bad scale: " + name)
+        tensors[name] = a
+        total += e - b
+    if total != len(data):
+        raise ValueError("tensors do not fill the data")
+    return meta, tensors

@@ -84,6 +84,7 @@ def set_ref_weights(r, weights):
     if r.down_v is not None:
         r._downv64 = r.down_v.astype(np.int64)
     r.s_down, r.s_up = weights["down"][1], weights["up"][1]
+    r.s_down_v = weights["down_v"][1] if "down_v" in weights else r.s_down
 
 
 def combos():

@@ -52,9 +52,12 @@ typedef enum ttt_error {
     TTT_ERR_OVERFLOW = -3,    /**< a size computation would overflow size_t */
     TTT_ERR_IO = -4,          /**< open/read/write/fsync/rename failed (see errno) */
     TTT_ERR_FORMAT = -5,      /**< state data truncated, corrupt or bad checksum */
-    TTT_ERR_VERSION = -6,     /**< state format version not supported */
+    TTT_ERR_VERSION = -6,     /**< state or weight file format version not supported */
     TTT_ERR_MISMATCH = -7,    /**< state belongs to another shape or projections */
-    TTT_ERR_BUFFER_SMALL = -8 /**< caller's buffer too small; size reported */
+    TTT_ERR_BUFFER_SMALL = -8, /**< caller's buffer too small; size reported */
+    TTT_ERR_UNSUPPORTED = -9, /**< not in this build (weight files need json-c) */
+    TTT_ERR_WEIGHTS = -10,    /**< weight file malformed: header, tensor, value or scale */
+    TTT_ERR_WEIGHTS_MISMATCH = -11 /**< weight file is for another shape or objective */
 } ttt_error;
 
 /**
@@ -279,6 +282,49 @@ TTT_API int ttt_state_save_file(ttt_model *model, const char *path);
 
 /** Load a file written by ttt_state_save_file(); same rules as ttt_state_load(). Windows: path is UTF-8. */
 TTT_API int ttt_state_load_file(ttt_model *model, const char *path);
+
+/* ---- Weight files (format in docs/SPEC.md, "Weight file") ---- */
+/*
+ * A model draws its projections from its seed. A weight file (safetensors:
+ * int8 ternary Down, Up and, for MULTIVIEW, Down_v, each with an f32 scale)
+ * replaces them, for example with projections trained offline
+ * (docs/TRAINING.md). Loading resets the learned state like ttt_reset():
+ * W learned with other projections means nothing with these. The
+ * projection hash a state records then identifies the loaded projections,
+ * so a state learned with them loads only into a model holding the same
+ * ones. ttt_get_config() still reports the seed, which a state also
+ * records, so a model that loads a state must have the same seed too.
+ * These functions follow the threading rule of every model function.
+ * Without json-c in the build every one returns TTT_ERR_UNSUPPORTED.
+ */
+
+/**
+ * Replace the projections with those of the weight file in buf[0..len).
+ * The file is checked in this order: the header (TTT_ERR_WEIGHTS, or
+ * TTT_ERR_VERSION for a format_version other than "1"), the header against
+ * the model, whose hidden_dim, state_dim, objective, feature_norm (after
+ * AUTO is resolved) and residual it must match (TTT_ERR_WEIGHTS_MISMATCH),
+ * then the tensors (TTT_ERR_WEIGHTS: data outside or not filling the
+ * buffer, an int8 value outside {-1, 0, 1}, a scale not finite in
+ * (0, 65536]). Also TTT_ERR_INVALID_ARG (NULL model or buf), TTT_ERR_NOMEM,
+ * TTT_ERR_UNSUPPORTED. On any error the model is untouched. buf is only
+ * read during the call; the model keeps its own copy of the projections
+ * (d x D bytes per matrix), which ttt_save_weights() writes back.
+ */
+TTT_API int ttt_load_weights_mem(ttt_model *model, const void *buf, size_t len);
+
+/** ttt_load_weights_mem() on the file at path; TTT_ERR_IO if it cannot be read. */
+TTT_API int ttt_load_weights(ttt_model *model, const char *path);
+
+/**
+ * Write the model's projections (seed-drawn or loaded) as a weight file at
+ * path: a file beside it is written and renamed over path (not fsynced).
+ * training_data is stored as the file's free-text description of what the
+ * projections were trained on; NULL stores "". TTT_ERR_INVALID_ARG for a
+ * NULL model or path, or training_data that is not UTF-8; TTT_ERR_IO,
+ * TTT_ERR_NOMEM, TTT_ERR_UNSUPPORTED. Allocates. The model is unchanged.
+ */
+TTT_API int ttt_save_weights(const ttt_model *model, const char *path, const char *training_data);
 
 /* ---- Misc ---- */
 

@@ -231,6 +231,22 @@ public:
         detail::check(ttt_state_load_file(m_, path.c_str()), "ttt_state_load_file");
     }
 
+    /** ttt_load_weights(): the projections of a weight file; W is reset. */
+    void load_weights(const std::string &path)
+    {
+        detail::check(ttt_load_weights(m_, path.c_str()), "ttt_load_weights");
+    }
+    /** ttt_load_weights_mem(): the same from the file's bytes. */
+    void load_weights(const void *buf, std::size_t len)
+    {
+        detail::check(ttt_load_weights_mem(m_, buf, len), "ttt_load_weights_mem");
+    }
+    /** ttt_save_weights(): the projections as a weight file. */
+    void save_weights(const std::string &path, const std::string &training_data = std::string()) const
+    {
+        detail::check(ttt_save_weights(m_, path.c_str(), training_data.c_str()), "ttt_save_weights");
+    }
+
 private:
     static ttt_config with_lr(ttt_config cfg, float inner_lr)
     {

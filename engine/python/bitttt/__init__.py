@@ -47,6 +47,9 @@ ERR_FORMAT = -5
 ERR_VERSION = -6
 ERR_MISMATCH = -7
 ERR_BUFFER_SMALL = -8
+ERR_UNSUPPORTED = -9
+ERR_WEIGHTS = -10
+ERR_WEIGHTS_MISMATCH = -11
 
 # ttt_isa
 ISA_NAMES = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "neon": 4, "neon-dotprod": 5}
@@ -171,6 +174,24 @@ for _name, (_res, _args) in _API.items():
     _fn.restype = _res
     _fn.argtypes = _args
 
+# Weight files (library 1.2): a library without them makes the methods
+# raise BitTTTError(ERR_UNSUPPORTED), like a build without json-c.
+_WEIGHTS_API = {
+    "ttt_load_weights": (ctypes.c_int, [_P, ctypes.c_char_p]),
+    "ttt_load_weights_mem": (ctypes.c_int, [_P, _P, _SZ]),
+    "ttt_save_weights": (ctypes.c_int, [_P, ctypes.c_char_p, ctypes.c_char_p]),
+}
+for _name, (_res, _args) in _WEIGHTS_API.items():
+    _fn = getattr(_lib, _name, None)
+    if _fn is not None:
+        _fn.restype = _res
+        _fn.argtypes = _args
+
+
+def _weights_call(name, *args):
+    fn = getattr(_lib, name, None)
+    return fn(*args) if fn is not None else ERR_UNSUPPORTED
+
 
 def _strerror(code):
     return _lib.ttt_strerror(code).decode()
@@ -262,7 +283,9 @@ class Model(_Owned):
     def __init__(self, hidden_dim, inner_lr=DEFAULT_INNER_LR, state_dim=0,
                  seed=DEFAULT_SEED, learning=True, max_isa="auto", objective="reconstruct",
                  feature_norm="auto", update="gradient", forget=0.0, residual=False,
-                 strict=False):
+                 strict=False, weights=None):
+        """weights: a weight file's path to load instead of the seed-drawn
+        projections (see load_weights)."""
         self._h = None
         self.strict = bool(strict)
         for name, value, names in (("max_isa", max_isa, ISA_NAMES), ("objective", objective, OBJECTIVES),
@@ -292,6 +315,12 @@ class Model(_Owned):
         _check(_lib.ttt_get_config(self._h, ctypes.byref(self._cfg)))
         self.hidden_dim = self._cfg.hidden_dim
         self.state_dim = self._cfg.state_dim
+        if weights is not None:
+            try:
+                self.load_weights(weights)
+            except BaseException:
+                self.close()
+                raise
 
     # ---- processing ----
     def forward(self, x, out=None, surprise=False, strict=None):
@@ -382,6 +411,25 @@ class Model(_Owned):
 
     def load(self, path):
         _check(_lib.ttt_state_load_file(self._handle(), os.fsencode(path)))
+
+    # ---- weight files (docs/SPEC.md, "Weight file") ----
+    def load_weights(self, path):
+        """Replace the projections with a weight file's; W and the counters
+        are reset. BitTTTError: ERR_WEIGHTS (malformed file),
+        ERR_WEIGHTS_MISMATCH (other D, d, objective, feature_norm or
+        residual), ERR_VERSION, ERR_IO, ERR_UNSUPPORTED (no json-c)."""
+        _check(_weights_call("ttt_load_weights", self._handle(), os.fsencode(path)))
+
+    def load_weights_bytes(self, data):
+        """load_weights from the bytes of a weight file."""
+        data = bytes(data)
+        _check(_weights_call("ttt_load_weights_mem", self._handle(), data, len(data)))
+
+    def save_weights(self, path, training_data=""):
+        """Write the projections (seed-drawn or loaded) as a weight file;
+        training_data is its free-text description (str)."""
+        _check(_weights_call("ttt_save_weights", self._handle(), os.fsencode(path),
+                             training_data.encode("utf-8")))
 
     def __repr__(self):
         if not self._h:

@@ -239,11 +239,12 @@ class BitTTT(torch.nn.Module):
         t_up, g_up = self._weight("up")
         a = q @ t_down.t()                                         # step 2, all tokens at once
         gd = (g_down * m) / 127.0
-        av = None
+        av, gd_v = None, None
         if self.objective == "multiview":
-            t_v, _ = self._weight("down_v")
+            t_v, g_v = self._weight("down_v")
             av = q @ t_v.t()
-        keys, targets = self._keys_targets(a, av, gd)
+            gd_v = (g_v * m) / 127.0                               # Down_v has its own scale
+        keys, targets = self._keys_targets(a, av, gd, gd_v)
         eta = self.inner_lr
         decay = float(np.float32(1) - np.float32(self.forget))
         ps, sur = [], []
@@ -279,7 +280,7 @@ class BitTTT(torch.nn.Module):
             out, surprise = out[0], surprise[0]
         return (out, surprise, (W, prev)) if return_state else (out, surprise)
 
-    def _keys_targets(self, a, av, gd):
+    def _keys_targets(self, a, av, gd, gd_v=None):
         """SPEC "Keys and targets" for every token at once: (k, v)."""
         none = self.feature_norm == "none"
         if self.objective == "reconstruct":
@@ -288,7 +289,7 @@ class BitTTT(torch.nn.Module):
         k = self._unit(a)
         if self.objective == "next":
             return k, (a * gd if none else k)
-        v = av * gd if none else self._unit(av)
+        v = av * (gd if gd_v is None else gd_v) if none else self._unit(av)
         return k, (v - k if self.residual else v)
 
     def extra_repr(self):
