@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define TTT_VERSION_MAJOR 1
-#define TTT_VERSION_MINOR 1
+#define TTT_VERSION_MINOR 2
 #define TTT_VERSION_PATCH 0
 #define TTT_VERSION_INT(maj, min, pat) (((maj) << 16) | ((min) << 8) | (pat))
 #define TTT_VERSION TTT_VERSION_INT(TTT_VERSION_MAJOR, TTT_VERSION_MINOR, TTT_VERSION_PATCH)
@@ -109,7 +109,7 @@ typedef struct ttt_config {
                                 for every learned token; default 0 */
     int residual;          /**< MULTIVIEW only: non-zero predicts v - k instead of v */
 
-    /* Added after 1.1.0; a shorter struct_size gets the default. */
+    /* Added in 1.2; a shorter struct_size gets the default. */
     uint32_t dispatch;     /**< a ttt_dispatch: how the kernels are chosen; default MEASURE */
 } ttt_config;
 
@@ -356,7 +356,7 @@ typedef struct ttt_anomaly_config {
     uint32_t long_window;  /**< averages the Gaussian is fitted to; 1 .. 2^24, default 2000 */
     uint32_t refit_every;  /**< tokens between fits; >= 1, default 100 */
     float range_margin;    /**< range rule margin, finite, >= 0; 0 (default) = off */
-    /* added after 1.1.0: a shorter struct (TTT_ANOMALY_CONFIG_SIZE_1_1) gets hold = 0 */
+    /* added in 1.2: a shorter struct (TTT_ANOMALY_CONFIG_SIZE_1_1) gets hold = 0 */
     uint32_t hold;         /**< burst suppression: a score is 0 unless above the
                                 last hold scores; 0 .. 2^24, 0 (default) = off */
 } ttt_anomaly_config;
