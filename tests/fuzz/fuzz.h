@@ -11,4 +11,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* An invariant broke: stop at once where a debugger or libFuzzer sees it. */
 #define FUZZ_CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 
+/* Token values for the targets that build streams of their own: xorshift64,
+ * in [-1, 1), so a case replays the same from its seed. */
+static inline float fuzz_rnd(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return (float)((*state >> 40) / 8388608.0 - 1.0);
+}
+
 #endif

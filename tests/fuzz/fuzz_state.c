@@ -31,14 +31,6 @@
 
 static uint64_t rng_state;
 
-static float rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) / 8388608.0 - 1.0);
-}
-
 static ttt_model *make(size_t D, size_t sd, uint64_t seed)
 {
     ttt_config c;
@@ -100,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     float in[NTOK * MAX_D], out1[NTOK * MAX_D], out2[NTOK * MAX_D], s1[NTOK], s2[NTOK];
     rng_state = 0x9e3779b97f4a7c15u;
     for (size_t i = 0; i < 5 * D; i++)
-        in[i] = rnd();
+        in[i] = fuzz_rnd(&rng_state);
     /* a learned W and a pending update: what a failed load must preserve */
     FUZZ_CHECK(ttt_forward(m, in, 5, out1) == TTT_OK && ttt_forward(twin, in, 5, out2) == TTT_OK);
     size_t n0, n1;
@@ -111,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((mode & 4) && len >= 8)
         sv_reseal(st, len);
     for (size_t i = 0; i < NTOK * D; i++)
-        in[i] = rnd() * (i % 7 == 0 ? 1e6f : 1.0f);
+        in[i] = fuzz_rnd(&rng_state) * (i % 7 == 0 ? 1e6f : 1.0f);
 
     const int rc = ttt_state_load(m, st, len);
     FUZZ_CHECK(rc == TTT_OK || rc == TTT_ERR_FORMAT || rc == TTT_ERR_VERSION || rc == TTT_ERR_MISMATCH);

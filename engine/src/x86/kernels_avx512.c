@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "x86/avx2_inline.h"
 
 #define AI static inline __attribute__((always_inline))
 
@@ -101,26 +102,6 @@ static int32_t quantize_avx512(const float *x, size_t n, float scale, int8_t *q)
  * per block, the kernel this replaced: these tiles won at every shape,
  * 1.2x at D = 1024 and 2x at D = 128, bench_kernels.)
  */
-AI void transpose8x8(__m256i r[8])
-{
-    const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-    const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-    const __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-    const __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
-    r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
-    r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
-    r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
-    r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
-    r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
-    r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
-    r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
-    r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
-}
-
 AI __m512i bcast4(const int8_t *p)
 {
     int32_t x;
@@ -517,30 +498,32 @@ static void residual_avx512(const float *x, const int32_t *acc, size_t n, float 
     }
 }
 
+AI void tgemm_residual_any(int VNNI, const ttt_kernels *self, const uint8_t *packed, size_t rows,
+                           size_t cols, const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                           const float *x, const float *g, float *out, size_t xstride, int32_t *acc)
+{
+    if (small_path(rows, cols) && cols <= 32)
+        tgemm_small(VNNI, 8, 1, packed, rows, v, vstride, ntok, NULL, xstride, x, g, out);
+    else if (small_path(rows, cols))
+        tgemm_small(VNNI, 16, 1, packed, rows, v, vstride, ntok, NULL, xstride, x, g, out);
+    else
+        ttt_tgemm_residual_split(self, packed, rows, cols, v, vstride, vsum, ntok, x, g, out, xstride, acc);
+}
+
 static void tgemm_residual_avx512(const uint8_t *packed, size_t rows, size_t cols,
                                   const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                                   const float *x, const float *g, float *out, size_t xstride, int32_t *acc)
 {
-    if (small_path(rows, cols) && cols <= 32)
-        tgemm_small(0, 8, 1, packed, rows, v, vstride, ntok, NULL, xstride, x, g, out);
-    else if (small_path(rows, cols))
-        tgemm_small(0, 16, 1, packed, rows, v, vstride, ntok, NULL, xstride, x, g, out);
-    else
-        ttt_tgemm_residual_split(&ttt_kernels_avx512, packed, rows, cols, v, vstride, vsum, ntok, x, g, out,
-                             xstride, acc);
+    tgemm_residual_any(0, &ttt_kernels_avx512, packed, rows, cols, v, vstride, vsum, ntok, x, g, out, xstride,
+                       acc);
 }
 
 static void tgemm_residual_avx512vnni(const uint8_t *packed, size_t rows, size_t cols,
                                       const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                                       const float *x, const float *g, float *out, size_t xstride, int32_t *acc)
 {
-    if (small_path(rows, cols) && cols <= 32)
-        tgemm_small(1, 8, 1, packed, rows, v, vstride, ntok, NULL, xstride, x, g, out);
-    else if (small_path(rows, cols))
-        tgemm_small(1, 16, 1, packed, rows, v, vstride, ntok, NULL, xstride, x, g, out);
-    else
-        ttt_tgemm_residual_split(&ttt_kernels_avx512vnni, packed, rows, cols, v, vstride, vsum, ntok, x, g, out,
-                             xstride, acc);
+    tgemm_residual_any(1, &ttt_kernels_avx512vnni, packed, rows, cols, v, vstride, vsum, ntok, x, g, out,
+                       xstride, acc);
 }
 
 /* the bodies inlined: no calls, the constants loaded once per block */
