@@ -13,7 +13,7 @@ score of the window ending at sample i; samples before the first window
 score NaN (never a detection). The scores are then scored with the NAB rules
 (nab.py), one threshold per profile over the whole corpus.
 
-  /usr/bin/python3 tools/eval/run.py --build build [--corpus full|real|synthetic|quick]
+  /usr/bin/python3 tools/eval/run.py --build build [--corpus full|heldout|real|real2|realall|synthetic|quick]
       [--config NAME='PROPS' ...] [--json out.json] [--require-beat-null]
 
 The default configs are the issue's: multiview without feature norm, learning
@@ -112,7 +112,7 @@ def evaluate(Gst, corpus, configs, log=print):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build", help="meson build dir holding gst/ (default build)")
-    ap.add_argument("--corpus", default="full", choices=("full", "real", "synthetic", "heldout", "quick"))
+    ap.add_argument("--corpus", default="full", choices=("full", "real", "real2", "realall", "synthetic", "heldout", "quick"))
     ap.add_argument("--config", action="append", default=[],
                     help="NAME=PROPS: bitttt properties to evaluate (repeatable)")
     ap.add_argument("--json", help="write every result (thresholds, per-series raw scores) here")
@@ -124,7 +124,11 @@ def main():
     args = ap.parse_args()
     configs = [tuple(c.split("=", 1)) for c in args.config] or DEFAULT_CONFIGS
     Gst = gst_init(args.build)
-    corpus = data.corpus(args.corpus)
+    try:
+        corpus = data.corpus(args.corpus)
+    except data.Missing as e:
+        print("SKIP: corpus %s: %s" % (args.corpus, e))
+        return 77
     print("corpus %s: %d series, %d samples, %d labels" % (
         args.corpus, len(corpus), sum(len(s["values"]) for s in corpus),
         sum(len(s["labels"]) for s in corpus)))
