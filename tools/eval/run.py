@@ -14,7 +14,7 @@ score NaN (never a detection). The scores are then scored with the NAB rules
 (nab.py), one threshold per profile over the whole corpus.
 
   /usr/bin/python3 tools/eval/run.py --build build [--corpus full|heldout|real|real2|realall|synthetic|quick]
-      [--config NAME='PROPS' ...] [--json out.json] [--require-beat-null]
+      [--config NAME='PROPS' ...] [--by-length N:SHORT:LONG ...] [--json out.json] [--require-beat-null]
 
 The default configs are the issue's: multiview without feature norm, learning
 on, and the same with learning=false (the control).
@@ -92,20 +92,33 @@ def element_scores(Gst, values, props, tmpdir, field="anomaly"):
     return out
 
 
-def evaluate(Gst, corpus, configs, log=print):
-    """Score every config on the corpus. Returns {config: {profile: result}}."""
+def evaluate(Gst, corpus, configs, log=print, by_length=()):
+    """Score every config on the corpus. Returns {config: {profile: result}}.
+    by_length: (n, short, long) triples; each adds a config that takes, per
+    series, the scores of config `short` below n samples and of `long` from
+    n on, scored with one threshold per profile like any other."""
     series = [nab.Series(len(s["values"]), s["labels"]) for s in corpus]
     results = {}
+    kept = {}
+
+    def report(name, props, scored):
+        res = {p: nab.score(list(zip(series, scored)), p) for p in nab.PROFILES}
+        for p, r in res.items():
+            r["per_series"] = dict(zip((s["name"] for s in corpus), r["per_series"]))
+        results[name] = dict(props=props, profiles=res)
+        log("%-24s standard %6.1f  low-FP %6.1f  low-FN %6.1f   (%s)" % (
+            name, res["standard"]["score"], res["reward_low_FP_rate"]["score"],
+            res["reward_low_FN_rate"]["score"], props))
+
     with tempfile.TemporaryDirectory() as tmp:
         for name, props in configs:
-            scored = [element_scores(Gst, s["values"], props, tmp) for s in corpus]
-            res = {p: nab.score(list(zip(series, scored)), p) for p in nab.PROFILES}
-            for p, r in res.items():
-                r["per_series"] = dict(zip((s["name"] for s in corpus), r["per_series"]))
-            results[name] = dict(props=props, profiles=res)
-            log("%-24s standard %6.1f  low-FP %6.1f  low-FN %6.1f   (%s)" % (
-                name, res["standard"]["score"], res["reward_low_FP_rate"]["score"],
-                res["reward_low_FN_rate"]["score"], props))
+            kept[name] = [element_scores(Gst, s["values"], props, tmp) for s in corpus]
+            report(name, props, kept[name])
+    for n, short, long_ in by_length:
+        scored = [kept[short][i] if len(s["values"]) < n else kept[long_][i]
+                  for i, s in enumerate(corpus)]
+        report("%s<%d|%s" % (short, n, long_), "%s below %d samples, else %s" % (short, n, long_),
+               scored)
     return results
 
 
@@ -115,6 +128,11 @@ def main():
     ap.add_argument("--corpus", default="full", choices=("full", "real", "real2", "realall", "synthetic", "heldout", "quick"))
     ap.add_argument("--config", action="append", default=[],
                     help="NAME=PROPS: bitttt properties to evaluate (repeatable)")
+    ap.add_argument("--min-n", type=int, default=0, help="keep only series of at least this many samples")
+    ap.add_argument("--max-n", type=int, default=None, help="keep only series shorter than this")
+    ap.add_argument("--by-length", action="append", default=[], metavar="N:SHORT:LONG",
+                    help="also score config SHORT on series below N samples and LONG on the "
+                         "others, one threshold per profile (repeatable)")
     ap.add_argument("--json", help="write every result (thresholds, per-series raw scores) here")
     ap.add_argument("--require-beat-null", metavar="NAME",
                     help="exit 1 unless config NAME scores > 0 on every profile")
@@ -129,10 +147,19 @@ def main():
     except data.Missing as e:
         print("SKIP: corpus %s: %s" % (args.corpus, e))
         return 77
+    corpus = [s for s in corpus if len(s["values"]) >= args.min_n
+              and (args.max_n is None or len(s["values"]) < args.max_n)]
+    if not any(s["labels"] for s in corpus):
+        print("corpus %s: no labelled series left to score" % args.corpus)
+        return 2
     print("corpus %s: %d series, %d samples, %d labels" % (
         args.corpus, len(corpus), sum(len(s["values"]) for s in corpus),
         sum(len(s["labels"]) for s in corpus)))
-    results = evaluate(Gst, corpus, configs)
+    by_length = []
+    for b in args.by_length:
+        n, short, long_ = b.split(":")
+        by_length.append((int(n), short, long_))
+    results = evaluate(Gst, corpus, configs, by_length=by_length)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1, default=float)
