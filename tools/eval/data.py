@@ -150,7 +150,6 @@ def eu_index(date):
 
 
 def real2():
-    import statsmodels.api as sm
     r = r_datasets()
     out = []
     sb = r["seatbelts"]
@@ -170,11 +169,18 @@ def real2():
         out.append((name, np.diff(np.log(p)), [crash]))
     b = r["beaver2"]
     out.append(("beaver2", b["temp"], [int(np.argmax(b["activ"] > 0))]))
+    return [dict(name=n, values=np.asarray(v, np.float32), labels=l, note=REAL2_NOTES[n])
+            for n, v, l in out] + macro2()
+
+
+def macro2():
+    """real2's statsmodels part (no R needed): quarterly series from 1959Q2."""
+    import statsmodels.api as sm
     m = sm.datasets.macrodata.load_pandas().data
     qs = list(zip(m["year"].astype(int), m["quarter"].astype(int)))[1:]
-    out.append(("macro-unemp", np.diff(m["unemp"].values), [qs.index((2008, 3))]))
-    out.append(("macro-tbill", np.diff(m["tbilrate"].values), [qs.index((1979, 4))]))
-    out.append(("macro-infl", m["infl"].values[1:], [qs.index((1973, 4))]))
+    out = [("macro-unemp", np.diff(m["unemp"].values), [qs.index((2008, 3))]),
+           ("macro-tbill", np.diff(m["tbilrate"].values), [qs.index((1979, 4))]),
+           ("macro-infl", m["infl"].values[1:], [qs.index((1973, 4))])]
     return [dict(name=n, values=np.asarray(v, np.float32), labels=l, note=REAL2_NOTES[n])
             for n, v, l in out]
 
