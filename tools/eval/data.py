@@ -161,7 +161,7 @@ def real2():
     eu = r["eustock"]
     # keep the closes up to EU_KEEP: after it the tail runs into 1998, whose
     # August-October turmoil (the Russian default, 17 Aug) the undated series
-    # may or may not hold; sample 1700 is before Apr 1998 on either reading
+    # may or may not hold; close 1700 is Jan to about Apr 1998 on the two readings
     crash = eu_index("1997-10-27") - 1    # return i is close i+1 over close i
     for col, name in (("DAX", "eu-dax"), ("SMI", "eu-smi"), ("CAC", "eu-cac"),
                       ("FTSE", "eu-ftse")):
