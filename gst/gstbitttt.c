@@ -1295,31 +1295,14 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
  * if it comes before its main loop runs, and then waits forever (a race
  * between its bus sync handler's g_main_loop_quit() and g_main_loop_run();
  * docs/element.md, "Errors"). Whatever start can already judge fails
- * here, in the caller's set_state. */
+ * here, in the caller's set_state.
+ *
+ * The token width, when upstream has already fixed it (a capsfilter before
+ * the element, fixed tensor dimensions): refused if every structure
+ * upstream offers is refused; known (dim) if upstream offers just one.
+ * Caps left open are judged at negotiation. */
 static gboolean
-gst_bitttt_check_settings (GstBitTTT * self)
-{
-  ttt_config cfg;
-  ttt_anomaly_config acfg;
-  gboolean anomaly;
-  ttt_model *model;
-  ttt_anomaly *scorer;
-
-  gst_bitttt_read_settings (self, &cfg, &acfg, &anomaly);
-  /* the engine's rules on the settings do not depend on the width */
-  cfg.hidden_dim = 4;
-  if (!gst_bitttt_new_engine (self, &cfg, &acfg, anomaly, &model, &scorer))
-    return FALSE;
-  ttt_destroy (model);
-  ttt_anomaly_destroy (scorer);
-  return TRUE;
-}
-
-/* The token width, when upstream has already fixed it (a capsfilter before
- * the element, fixed tensor dimensions): refused here if every structure
- * upstream offers is refused. Caps left open are judged at negotiation. */
-static gboolean
-gst_bitttt_check_upstream (GstBitTTT * self)
+gst_bitttt_check_upstream (GstBitTTT * self, gsize * known_dim)
 {
   GstPad *sinkpad = GST_BASE_TRANSFORM_SINK_PAD (self);
   GstCaps *templ = gst_pad_get_pad_template_caps (sinkpad);
@@ -1333,6 +1316,7 @@ gst_bitttt_check_upstream (GstBitTTT * self)
   fpt = self->frames_per_token;
   want_dim = self->hidden_dim;
   GST_OBJECT_UNLOCK (self);
+  *known_dim = 0;
   for (i = 0; !ok && i < n; i++) {
     const GstStructure *s = gst_caps_get_structure (caps, i);
     gboolean fixed = gst_structure_has_name (s, "audio/x-raw") ?
@@ -1341,6 +1325,8 @@ gst_bitttt_check_upstream (GstBitTTT * self)
 
     ok = !fixed || gst_bitttt_token_width (self, s, fpt, want_dim, FALSE,
         &dim, &tokens);
+    if (ok && fixed && n == 1)
+      *known_dim = dim;
   }
   if (!ok) {
     GST_DEBUG_OBJECT (self, "upstream offers only %" GST_PTR_FORMAT, caps);
@@ -1352,12 +1338,45 @@ gst_bitttt_check_upstream (GstBitTTT * self)
   return ok;
 }
 
+/* With the width known, the whole model is made once and dropped (weights
+ * and state file read, as for the caps); the stream's model is still made
+ * for the caps. Without it, the settings alone: the engine's rules on them
+ * do not depend on the width. */
+static gboolean
+gst_bitttt_check_settings (GstBitTTT * self, gsize dim)
+{
+  ttt_config cfg;
+  ttt_anomaly_config acfg;
+  gboolean anomaly, ok;
+  ttt_model *model;
+  ttt_anomaly *scorer;
+
+  if (dim != 0) {
+    self->dim = dim;
+    ok = gst_bitttt_create_model (self, TRUE);
+    g_clear_pointer (&self->model, ttt_destroy);
+    g_clear_pointer (&self->anomaly, ttt_anomaly_destroy);
+    GST_OBJECT_LOCK (self);
+    self->kernel = NULL;
+    GST_OBJECT_UNLOCK (self);
+    return ok;
+  }
+  gst_bitttt_read_settings (self, &cfg, &acfg, &anomaly);
+  cfg.hidden_dim = 4;
+  if (!gst_bitttt_new_engine (self, &cfg, &acfg, anomaly, &model, &scorer))
+    return FALSE;
+  ttt_destroy (model);
+  ttt_anomaly_destroy (scorer);
+  return TRUE;
+}
+
 static gboolean
 gst_bitttt_start (GstBaseTransform * trans)
 {
   GstBitTTT *self = GST_BITTTT (trans);
   gchar *path;
   gboolean ok = TRUE;
+  gsize dim;
 
   GST_OBJECT_LOCK (self);
   path = g_strdup (self->state_location);
@@ -1365,8 +1384,8 @@ gst_bitttt_start (GstBaseTransform * trans)
   if (path != NULL)
     ok = gst_bitttt_check_state_location (self, path);
   g_free (path);
-  if (!ok || !gst_bitttt_check_settings (self)
-      || !gst_bitttt_check_upstream (self))
+  if (!ok || !gst_bitttt_check_upstream (self, &dim)
+      || !gst_bitttt_check_settings (self, dim))
     return FALSE;
   gst_caps_replace (&self->refused_caps, NULL);
 

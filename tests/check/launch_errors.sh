@@ -66,7 +66,7 @@ expect () {
 }
 
 tensor="other/tensors,format=static,num_tensors=1,types=float32"
-echo "1..5"
+echo "1..6"
 # the line
 expect bad "1 channels x 3 frames-per-token = 3 is not a multiple of 4" -- \
   audiotestsrc num-buffers=5 ! audio/x-raw,format=F32LE,channels=1 ! \
@@ -80,6 +80,10 @@ expect bad "Tensor token width 6 " -- \
 expect bad "hidden-dim is 48 but the caps give tokens of 32" -- \
   filesrc location=/dev/zero blocksize=128 ! \
   "$tensor,dimensions=(string)32:1" ! bitttt hidden-dim=48 ! fakesink
+expect bad 'Could not load the Bit-TTT weights from "/nonexistent/w.safetensors"' -- \
+  filesrc location=/dev/zero blocksize=1600 ! \
+  "$tensor,dimensions=(string)8:50" ! \
+  bitttt weights-location=/nonexistent/w.safetensors ! fakesink
 # and a good line still runs to its end
 expect good "Got EOS" -- \
   audiotestsrc num-buffers=5 ! audio/x-raw,format=F32LE,channels=1 ! \

@@ -258,6 +258,10 @@ static const struct
   {"audiotestsrc ! audio/x-raw,format=F32LE,channels=1 ! bitttt "
         "frames-per-token=4 feature-norm=none update=gradient ! fakesink",
       "needs update=nlms"},
+  /* the width is known at start: the files are read there too */
+  {TENSOR_SRC ("8:50") " ! bitttt weights-location=/nonexistent/w.safetensors"
+        " ! fakesink",
+      "Could not load the Bit-TTT weights from \"/nonexistent/w.safetensors\""},
 };
 
 /* set_state (PAUSED)'s own return; errors: the texts of the error messages
@@ -303,6 +307,27 @@ GST_START_TEST (test_settings_fail_state_change)
     fail_unless_equals_int (n, 1);
     fail_unless (strstr (errors->str, bad_settings[i].text) != NULL,
         "%s: %s", bad_settings[i].launch, errors->str);
+  }
+
+  /* a state file that does not load, also read at start */
+  {
+    gchar *dir = g_dir_make_tmp ("bitttt-XXXXXX", NULL);
+    gchar *state = g_build_filename (dir, "bad.state", NULL);
+    gchar *launch = g_strdup_printf (TENSOR_SRC ("8:50")
+        " ! bitttt state-location=%s ! fakesink", state);
+
+    fail_unless (g_file_set_contents (state, "not a state", -1, NULL));
+    g_string_truncate (errors, 0);
+    fail_unless_equals_int (pause_pipeline (launch, errors, &n),
+        GST_STATE_CHANGE_FAILURE);
+    fail_unless_equals_int (n, 1);
+    fail_unless (strstr (errors->str, "Could not load the Bit-TTT state")
+        != NULL, "%s", errors->str);
+    g_unlink (state);
+    g_rmdir (dir);
+    g_free (launch);
+    g_free (state);
+    g_free (dir);
   }
 
   /* valid settings preroll as before */
