@@ -23,7 +23,9 @@
 //
 // Errors: a failing engine call throws BitTTTException with the engine's
 // ttt_error code (Code, Status) and ttt_strerror() text; the model is left
-// as it was. Forward does not allocate.
+// as it was. Forward does not allocate. The weight file calls are new in
+// library 1.2: with an older one (no such entry point) they throw
+// Status.Unsupported, like a build without json-c.
 using System;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -42,6 +44,9 @@ namespace BitTTT
         Version = -6,
         Mismatch = -7,
         BufferSmall = -8,
+        Unsupported = -9,      // not in this build: weight files need json-c (or a library before 1.2)
+        Weights = -10,         // weight file malformed
+        WeightsMismatch = -11, // weight file for another shape, objective, feature norm or residual
     }
 
     /// <summary>A failed engine call. Message: the call, then ttt_strerror(Code).</summary>
@@ -217,6 +222,56 @@ namespace BitTTT
         public void SaveFile(string path) => Native.Check(Native.ttt_state_save_file(h, Native.Utf8(path)), "ttt_state_save_file");
         public void LoadFile(string path) => Native.Check(Native.ttt_state_load_file(h, Native.Utf8(path)), "ttt_state_load_file");
 
+        /// <summary>
+        /// ttt_load_weights(): the projections of a weight file (safetensors,
+        /// docs/TRAINING.md) instead of the seed-drawn ones; path passed as
+        /// UTF-8. Its shape, objective, feature norm and residual must be the
+        /// model's (Status.WeightsMismatch). Resets the learned state; on any
+        /// error the model is unchanged.
+        /// </summary>
+        public void LoadWeights(string path)
+        {
+            int rc;
+            try {
+                rc = Native.ttt_load_weights(h, Native.Utf8(path));
+            } catch (EntryPointNotFoundException) {
+                rc = (int)Status.Unsupported;
+            }
+            Native.Check(rc, "ttt_load_weights");
+        }
+
+        /// <summary>ttt_load_weights_mem(): LoadWeights from the bytes of a weight file.</summary>
+        public unsafe void LoadWeights(ReadOnlySpan<byte> file)
+        {
+            int rc;
+            fixed (byte* p = &MemoryMarshal.GetReference(file)) {
+                try {
+                    rc = Native.ttt_load_weights_mem(h, p, (UIntPtr)file.Length);
+                } catch (EntryPointNotFoundException) {
+                    rc = (int)Status.Unsupported;
+                }
+            }
+            Native.Check(rc, "ttt_load_weights_mem");
+        }
+
+        public void LoadWeights(byte[] file) => LoadWeights((ReadOnlySpan<byte>)file);
+
+        /// <summary>
+        /// ttt_save_weights(): the model's projections (seed-drawn or loaded)
+        /// as a weight file at path (written beside it, then renamed over it);
+        /// trainingData is stored as its free-text description.
+        /// </summary>
+        public void SaveWeights(string path, string trainingData = null)
+        {
+            int rc;
+            try {
+                rc = Native.ttt_save_weights(h, Native.Utf8(path), Native.Utf8(trainingData));
+            } catch (EntryPointNotFoundException) {
+                rc = (int)Status.Unsupported;
+            }
+            Native.Check(rc, "ttt_save_weights");
+        }
+
         public void Dispose() => h.Dispose();
 
         /// <summary>"MAJOR.MINOR.PATCH" of the library actually loaded.</summary>
@@ -263,6 +318,10 @@ namespace BitTTT
         [DllImport(Lib, CallingConvention = C)] internal static extern int ttt_state_load(ModelHandle m, byte* buf, UIntPtr len);
         [DllImport(Lib, CallingConvention = C)] internal static extern int ttt_state_save_file(ModelHandle m, byte[] path);
         [DllImport(Lib, CallingConvention = C)] internal static extern int ttt_state_load_file(ModelHandle m, byte[] path);
+        [DllImport(Lib, CallingConvention = C)] internal static extern int ttt_load_weights(ModelHandle m, byte[] path);
+        [DllImport(Lib, CallingConvention = C)] internal static extern int ttt_load_weights_mem(ModelHandle m, byte* buf, UIntPtr len);
+        [DllImport(Lib, CallingConvention = C)]
+        internal static extern int ttt_save_weights(ModelHandle m, byte[] path, byte[] trainingData);
         [DllImport(Lib, CallingConvention = C)] internal static extern IntPtr ttt_strerror(int err);
         [DllImport(Lib, CallingConvention = C)] internal static extern IntPtr ttt_version_string();
         [DllImport(Lib, CallingConvention = C)] internal static extern int ttt_cpu_isa();

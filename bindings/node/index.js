@@ -37,6 +37,9 @@ const ERRORS = {
     TTT_ERR_VERSION: -6,
     TTT_ERR_MISMATCH: -7,
     TTT_ERR_BUFFER_SMALL: -8,
+    TTT_ERR_UNSUPPORTED: -9,
+    TTT_ERR_WEIGHTS: -10,
+    TTT_ERR_WEIGHTS_MISMATCH: -11,
 };
 const STATUS = Object.fromEntries(Object.entries(ERRORS).map(([k, v]) => [v, k]));
 
@@ -92,6 +95,26 @@ const c = {
     version_string: lib.func('const char *ttt_version_string(void)'),
     cpu_isa: lib.func('int ttt_cpu_isa(void)'),
 };
+
+// The weight file calls are new in library 1.2: bound only if the library
+// has them, else they fail with TTT_ERR_UNSUPPORTED, like a build without
+// json-c, and the rest of the binding still loads.
+function optionalFunc(signature) {
+    try {
+        return lib.func(signature);
+    } catch (e) {
+        return null;
+    }
+}
+const w = {
+    load_weights: optionalFunc('int ttt_load_weights(ttt_model *m, const char *path)'),
+    load_weights_mem: optionalFunc('int ttt_load_weights_mem(ttt_model *m, const uint8_t *buf, size_t len)'),
+    save_weights: optionalFunc('int ttt_save_weights(ttt_model *m, const char *path, const char *training_data)'),
+};
+
+function weightsCall(name, ...args) {
+    return w[name] ? w[name](...args) : ERRORS.TTT_ERR_UNSUPPORTED;
+}
 
 class BitTTTError extends Error {
     constructor(code, where) {
@@ -203,6 +226,33 @@ class Model {
     /** ttt_state_save_file(): atomic replace of path. */
     saveFile(path) { check(c.state_save_file(this._live(), String(path)), 'ttt_state_save_file'); }
     loadFile(path) { check(c.state_load_file(this._live(), String(path)), 'ttt_state_load_file'); }
+
+    /**
+     * ttt_load_weights(): the projections of a weight file (safetensors,
+     * docs/TRAINING.md) instead of the seed-drawn ones. Its shape,
+     * objective, feature norm and residual must be the model's
+     * (TTT_ERR_WEIGHTS_MISMATCH). Resets the learned state; on any error
+     * the model is unchanged.
+     */
+    loadWeights(path) {
+        check(weightsCall('load_weights', this._live(), String(path)), 'ttt_load_weights');
+    }
+
+    /** ttt_load_weights_mem(): loadWeights from the bytes of a weight file (a Uint8Array). */
+    loadWeightsBytes(buf) {
+        if (!(buf instanceof Uint8Array))
+            throw invalid('bitttt.Model.loadWeightsBytes: the file must be a Uint8Array');
+        check(weightsCall('load_weights_mem', this._live(), buf, buf.length), 'ttt_load_weights_mem');
+    }
+
+    /**
+     * ttt_save_weights(): the model's projections (seed-drawn or loaded) as
+     * a weight file at path (written beside it, then renamed over it);
+     * trainingData is stored as its free-text description.
+     */
+    saveWeights(path, trainingData = '') {
+        check(weightsCall('save_weights', this._live(), String(path), String(trainingData)), 'ttt_save_weights');
+    }
 
     /** Free the native model now. Idempotent. */
     close() {

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Worked example: train the projections on espeak-ng speech, measure on held-out speech.
 
-    PYTHONPATH=engine/python BITTTT_LIBRARY=build/engine/libbitttt.so.1 \\
-        taskset -c 0 /usr/bin/python3 examples/training/speech.py --out /tmp/bitttt-speech
+    export PYTHONPATH=$PWD/engine/python BITTTT_LIBRARY=$PWD/build/engine/libbitttt.so.1 \\
+        GST_PLUGIN_PATH=$PWD/build/gst LD_LIBRARY_PATH=$PWD/build/engine   # or: meson devenv -C build
+    taskset -c 0 /usr/bin/python3 examples/training/speech.py --out /tmp/bitttt-speech
 
 1. Speaks training and held-out recordings with espeak-ng (WAV, 22050 Hz
    mono): the held-out ones are other sentences, and one other voice.
@@ -19,17 +20,28 @@
      surprise of those M tokens, replayed, is ranked against U = 256 tokens
      of another held-out recording: AUC = P(s_unseen > s_seen) + P(=) / 2.
      Control: learning off and W = 0.
-   Seed-drawn and learning off run in the C engine (the ctypes binding).
-   The trained projections run in the numpy reference with the trained
-   ternary weights and scales (tests/reference/bitttt_ref.py, bit-exact to
-   the engine's arithmetic), until the engine loads weight files; when the
-   element has a weights-location property, the held-out forecast is also
-   measured through gst-launch-1.0.
+   Each of the three runs twice: in process, in the C engine (the ctypes
+   binding; the trained one loads layer.safetensors), and through
+   gst-launch-1.0 ... ! bitttt [weights-location=layer.safetensors] ! ...
+   (the held-out tokens as other/tensors files, one pipeline per file; the
+   AUC in two pipelines per trial, the learned state handed over in a
+   state-location file, the surprise read from the element's messages).
+   Both must give the same figures, or the example fails. Cross-checks of
+   the trained layer: the numpy reference given the trained ternary weights
+   (tests/reference/bitttt_ref.py) and the torch module. With
+   --features waveform the audio path (wavparse ! audioconvert ! bitttt
+   frames-per-token=64) runs too; it scales each output token to its
+   input's level (the element's mix), so it is compared with the engine's
+   output scaled the same way.
+   The element is the one gst-inspect-1.0 finds: GST_PLUGIN_PATH=build/gst
+   (meson devenv) for the build's; without one that has weights-location
+   the pipeline runs are skipped, saying so.
 Prints a Markdown table and writes results.json.
 """
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -113,23 +125,19 @@ def spectrum_tokens(path, frame=512, hop=256, bands=64):
     return np.log10(p + 1e-6).astype(np.float32)
 
 
-class Engine:
-    """A layer as the engine runs it: forward(x) -> (out, surprise), learning switch.
+class Layer:
+    """One fresh layer of the example: forward(x) -> (out, surprise), a learning
+    switch. The C engine (ctypes binding) with the trained weight file or the
+    seed-drawn projections; with reference=True the numpy reference given the
+    trained ternary weights and scales instead (a cross-check: the engine's
+    arithmetic bit for bit)."""
 
-    Seed-drawn: the C engine. Trained: the numpy reference with the trained
-    projections (the engine's arithmetic, bit for bit, given the weights)."""
-
-    def __init__(self, cfg, weights=None, learning=True):
-        self.cfg, self.weights = cfg, weights
-        if weights is None:
-            self.m = bitttt.Model(cfg["hidden_dim"], state_dim=cfg["state_dim"], inner_lr=cfg["inner_lr"],
-                                  learning=learning, objective=cfg["objective"],
-                                  feature_norm=cfg["feature_norm"], update=cfg["update"])
-        else:
-            self.m = ref.Reference(cfg["hidden_dim"], cfg["state_dim"] or None, eta=cfg["inner_lr"],
-                                   learning=learning, objective=cfg["objective"],
-                                   feature_norm=cfg["feature_norm"], update=cfg["update"])
-            r = self.m
+    def __init__(self, cfg, weights=None, learning=True, reference=False):
+        self.reference = reference
+        if reference:
+            r = self.m = ref.Reference(cfg["hidden_dim"], cfg["state_dim"] or None, eta=cfg["inner_lr"],
+                                       learning=learning, objective=cfg["objective"],
+                                       feature_norm=cfg["feature_norm"], update=cfg["update"])
             r.down, r.up = weights["down"][0], weights["up"][0]
             r._down64, r._up64 = r.down.astype(np.int64), r.up.astype(np.int64)
             if "down_v" in weights:
@@ -137,27 +145,37 @@ class Engine:
                 r._downv64 = r.down_v.astype(np.int64)
             r.s_down, r.s_up = np.float32(weights["down"][1]), np.float32(weights["up"][1])
             r.s_down_v = np.float32(weights["down_v"][1]) if "down_v" in weights else r.s_down
+        else:
+            self.m = bitttt.Model(cfg["hidden_dim"], state_dim=cfg["state_dim"], inner_lr=cfg["inner_lr"],
+                                  learning=learning, objective=cfg["objective"],
+                                  feature_norm=cfg["feature_norm"], update=cfg["update"], weights=weights)
 
     def forward(self, x):
-        if self.weights is None:
-            return self.m.forward(np.ascontiguousarray(x, np.float32), surprise=True)
-        return self.m.forward(x)
+        if self.reference:
+            return self.m.forward(x)
+        return self.m.forward(np.ascontiguousarray(x, np.float32), surprise=True)
 
     def set_learning(self, on):
-        if self.weights is None:
-            self.m.learning = on
-        else:
-            self.m.learning = bool(on)
+        self.m.learning = bool(on)
 
 
-def forecast(cfg, weights, learning, streams):
-    """Forecast error relative to persistence over whole held-out streams."""
-    num = den = 0.0
-    for x in streams:
-        out, _ = Engine(cfg, weights, learning).forward(x)
-        num += float(np.sum((out[:-1].astype(np.float64) - x[1:]) ** 2))
-        den += float(np.sum((x[:-1].astype(np.float64) - x[1:]) ** 2))
+def forecast_error(outs, streams):
+    """sum ||out_t - x_{t+1}||^2 / sum ||x_t - x_{t+1}||^2 over all streams."""
+    num = sum(float(np.sum((o[:-1].astype(np.float64) - x[1:]) ** 2)) for o, x in zip(outs, streams))
+    den = sum(float(np.sum((x[:-1].astype(np.float64) - x[1:]) ** 2)) for x in streams)
     return num / den
+
+
+def max_diff(a, b):
+    """Largest |a - b| over lists of arrays of the same shapes (inf otherwise)."""
+    if len(a) != len(b) or any(x.shape != y.shape for x, y in zip(a, b)):
+        return float("inf")
+    return max(float(np.max(np.abs(x.astype(np.float64) - y))) for x, y in zip(a, b))
+
+
+def outputs(cfg, weights, learning, streams, reference=False):
+    """Each stream's output, through a fresh layer (as one gst-launch run per file)."""
+    return [Layer(cfg, weights, learning, reference).forward(x)[0] for x in streams]
 
 
 def auc(seen, unseen):
@@ -166,18 +184,27 @@ def auc(seen, unseen):
     return float(np.mean((u > s) + 0.5 * (u == s)))
 
 
-def seen_unseen(cfg, weights, streams, M, trials, control, seed=1):
-    """(mean AUC over trials, its standard error); the draws depend on seed
-    alone, so every layer gets the same seen and unseen tokens."""
+def draws(streams, M, trials, seed=1):
+    """The (seen, fresh) token runs of every trial; they depend on seed alone,
+    so every layer, in process or in the pipeline, gets the same ones."""
     rng = np.random.default_rng(seed)
-    aucs = []
     for _ in range(trials):
         i, j = rng.choice(len(streams), size=2, replace=False)
         a, b = streams[i], streams[j]
         s0 = rng.integers(0, len(a) - M)
         u0 = rng.integers(0, max(1, len(b) - U_FRESH))
-        seen, fresh = a[s0:s0 + M], b[u0:u0 + U_FRESH]
-        e = Engine(cfg, weights, learning=not control)
+        yield a[s0:s0 + M], b[u0:u0 + U_FRESH]
+
+
+def mean_se(aucs):
+    return float(np.mean(aucs)), float(np.std(aucs, ddof=1) / np.sqrt(len(aucs)))
+
+
+def seen_unseen(cfg, weights, streams, M, trials, control):
+    """(mean AUC over trials, its standard error), in process."""
+    aucs = []
+    for seen, fresh in draws(streams, M, trials):
+        e = Layer(cfg, weights, learning=not control)
         if not control:
             for _ in range(R_PRESENT):
                 e.forward(seen)
@@ -185,40 +212,118 @@ def seen_unseen(cfg, weights, streams, M, trials, control, seed=1):
         _, ss = e.forward(seen)
         _, su = e.forward(fresh)
         aucs.append(auc(ss, su))
-    return float(np.mean(aucs)), float(np.std(aucs, ddof=1) / np.sqrt(trials))
+    return mean_se(aucs)
 
 
-def gst_forecast(weights_path, cfg, held, fpt, features, D):
-    """Forecast error through gst-launch-1.0 ... ! bitttt weights-location=..., or
-    None when the element has no weights-location property (not merged yet)."""
-    if not shutil.which("gst-launch-1.0"):
+class Pipeline:
+    """The same layers run by gst-launch-1.0 ... ! bitttt ! ...: the element
+    that gst-inspect-1.0 finds (GST_PLUGIN_PATH=build/gst for the build's)."""
+
+    @staticmethod
+    def find():
+        """(the element's plugin file, None) or (None, why it cannot run)."""
+        if not shutil.which("gst-launch-1.0") or not shutil.which("gst-inspect-1.0"):
+            return None, "no gst-launch-1.0"
+        info = subprocess.run(["gst-inspect-1.0", "bitttt"], capture_output=True, text=True)
+        if info.returncode != 0:
+            return None, "gst-inspect-1.0 finds no bitttt element (GST_PLUGIN_PATH=build/gst)"
+        if "weights-location" not in info.stdout:
+            return None, "the bitttt element found has no weights-location property"
+        m = re.search(r"^\s*Filename\s+(\S+)", info.stdout, re.M)
+        return (m.group(1) if m else "?"), None
+
+    def __init__(self, cfg, tmp):
+        self.cfg, self.tmp, self.D = cfg, tmp, cfg["hidden_dim"]
+
+    def element(self, weights, learning, state=None):
+        c = self.cfg
+        e = ["bitttt", "objective=" + c["objective"], "feature-norm=" + c["feature_norm"],
+             "update=" + c["update"], "inner-lr=%r" % c["inner_lr"], "learning=%s" % str(bool(learning)).lower()]
+        if weights:
+            e.append("weights-location=" + weights)
+        if state:
+            e.append("state-location=" + state)
+        return e
+
+    def tensors(self, path):
+        # one token per buffer: without timestamps every buffer is one
+        # message, so a message's mean-surprise is that token's surprise
+        return ["filesrc", "location=" + path, "blocksize=%d" % (4 * self.D), "!",
+                "other/tensors,format=static,num_tensors=1,types=float32,dimensions=(string)%d:1,"
+                "framerate=(fraction)0/1" % self.D, "!"]
+
+    @staticmethod
+    def run(args, messages=False):
+        cmd = ["gst-launch-1.0"] + (["-m"] if messages else ["-q"]) + args
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0 or "ERROR" in r.stdout:
+            raise RuntimeError("%s failed:\n%s%s" % (" ".join(cmd), r.stdout[-2000:], r.stderr[-2000:]))
+        if messages:
+            return np.array([float(v) for v in re.findall(
+                r'from element "bitttt0" \(element\): bitttt, .*?tokens=\(guint64\)1, '
+                r'mean-surprise=\(double\)([^,;]+)', r.stdout)])
         return None
-    info = subprocess.run(["gst-inspect-1.0", "bitttt"], capture_output=True, text=True)
-    if "weights-location" not in info.stdout:
-        return None
-    num = den = 0.0
-    for p in held:
-        raw = p + ".out.f32"
-        if features == "waveform":
-            src = ["filesrc", "location=" + p, "!", "wavparse", "!", "audioconvert", "!",
-                   "audio/x-raw,format=F32LE,channels=1", "!"]
-            extra = ["frames-per-token=%d" % fpt]
-            x = bt_train.load_tokens(p, fpt)
-        else:
-            src = ["filesrc", "location=" + p + ".f32", "blocksize=%d" % (4 * D), "!",
-                   "other/tensors,format=static,num_tensors=1,types=float32,dimensions=(string)%d:1,"
-                   "framerate=(fraction)0/1" % D, "!"]
-            extra = []
-            x = np.fromfile(p + ".f32", dtype="<f4").reshape(-1, D)
-        cmd = (["gst-launch-1.0", "-q"] + src + ["bitttt"] + extra +
-               ["weights-location=" + weights_path, "objective=" + cfg["objective"],
-                "feature-norm=" + cfg["feature_norm"], "update=" + cfg["update"],
-                "inner-lr=%g" % cfg["inner_lr"], "!", "filesink", "location=" + raw])
-        subprocess.run(cmd, check=True)
-        out = np.fromfile(raw, dtype="<f4")[:x.size].reshape(x.shape)
-        num += float(np.sum((out[:-1].astype(np.float64) - x[1:]) ** 2))
-        den += float(np.sum((x[:-1].astype(np.float64) - x[1:]) ** 2))
-    return num / den
+
+    def write(self, x, name):
+        path = os.path.join(self.tmp, name)
+        np.ascontiguousarray(x, "<f4").tofile(path)
+        return path
+
+    def outputs(self, weights, learning, f32_paths):
+        outs = []
+        for p in f32_paths:
+            raw = os.path.join(self.tmp, "out.f32")
+            self.run(self.tensors(p) + self.element(weights, learning) + ["!", "filesink", "location=" + raw])
+            outs.append(np.fromfile(raw, dtype="<f4").reshape(-1, self.D))
+        return outs
+
+    def audio_outputs(self, weights, learning, wav_paths, fpt):
+        """The audio path (wavparse, audioconvert to F32, frames-per-token),
+        mix = 1: output sample i is input sample i processed (docs/element.md),
+        so the output tokens align with the input's without a shift."""
+        outs = []
+        for p in wav_paths:
+            raw = os.path.join(self.tmp, "out.f32")
+            self.run(["filesrc", "location=" + p, "!", "wavparse", "!", "audioconvert", "!",
+                      "audio/x-raw,format=F32LE,channels=1", "!"] + self.element(weights, learning) +
+                     ["frames-per-token=%d" % fpt, "mix=1", "!", "filesink", "location=" + raw])
+            y = np.fromfile(raw, dtype="<f4")
+            n = y.size // fpt
+            outs.append(y[:n * fpt].reshape(n, fpt))
+        return outs
+
+    def seen_unseen(self, weights, streams, M, trials, control):
+        """bench_memory's protocol in two pipelines per trial: the seen tokens
+        R times with learning on, the state saved at EOS (state-location);
+        then learning=false, that state loaded, the seen tokens and the fresh
+        ones, their surprise read from the element's messages. The control
+        (learning off, W = 0) needs only the second."""
+        aucs = []
+        state = os.path.join(self.tmp, "trial.state")
+        for seen, fresh in draws(streams, M, trials):
+            if os.path.exists(state):
+                os.unlink(state)
+            if not control:
+                self.run(self.tensors(self.write(np.tile(seen, (R_PRESENT, 1)), "present.f32")) +
+                         self.element(weights, True, state) + ["!", "fakesink"])
+            s = self.run(self.tensors(self.write(np.concatenate([seen, fresh]), "test.f32")) +
+                         self.element(weights, False, None if control else state) + ["!", "fakesink"],
+                         messages=True)
+            if s.size != len(seen) + len(fresh):
+                raise RuntimeError("%d surprise messages for %d tokens" % (s.size, len(seen) + len(fresh)))
+            aucs.append(auc(s[:len(seen)], s[len(seen):]))
+        return mean_se(aucs)
+
+
+def level_matched(y, x):
+    """The element's audio output at mix = 1 (docs/element.md, "Audio level
+    and mix"): each output token y scaled by min(||x|| / ||y||, max|x| / max|y|)."""
+    y64, x64 = y.astype(np.float64), x.astype(np.float64)
+    ny, nx = np.linalg.norm(y64, axis=1), np.linalg.norm(x64, axis=1)
+    py, px = np.abs(y64).max(axis=1), np.abs(x64).max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(ny > 0, np.minimum(nx / ny, px / py), 1.0)
+    return (g[:, None] * y64).astype(np.float32)
 
 
 def static_baselines(train_tok, held):
@@ -271,14 +376,11 @@ def main():
         held = [bt_train.load_tokens(p, fpt) for p in held_paths]
     else:
         # centred by the training set's mean per band: a constant offset would
-        # point every key the same way (written into the .f32 files, so the
-        # pipeline sees the same tokens)
+        # point every key the same way
         train_tok = [spectrum_tokens(p) for p in train_paths]
         mean = np.mean(np.concatenate(train_tok), axis=0)
         train_tok = [(t - mean).astype(np.float32) for t in train_tok]
         held = [(spectrum_tokens(p) - mean).astype(np.float32) for p in held_paths]
-        for p, t in zip(held_paths, held):
-            t.astype("<f4").tofile(p + ".f32")
     # the trainer's own held-out split (for choosing the epoch) comes from the
     # training recordings; the held-out recordings are only measured
     tr, va = zip(*(bt_train.cut(t, a.seq_len, 0.2) for t in train_tok))
@@ -298,40 +400,87 @@ def main():
     bt_train.plot(hist, os.path.join(a.out, "loss.png"), "espeak-ng speech, %s-%s-%s, eta %g"
                   % (a.objective, a.feature_norm, a.update, a.inner_lr), a.loss)
     train_s = time.monotonic() - t0
-    trained = layer.ternary()
     d = layer.state_dim
-    rows = []
-    for name, w, learning in (("trained projections", trained, True), ("seed-drawn projections", None, True),
-                              ("learning off (W = 0)", None, False)):
-        row = {"layer": name, "forecast": forecast(cfg, w, learning, held)}
+    layers = (("trained projections", wpath, True), ("seed-drawn projections", None, True),
+              ("learning off (W = 0)", None, False))
+    rows, engine_outs = [], []
+    for name, w, learning in layers:
+        outs = outputs(cfg, w, learning, held)
+        engine_outs.append(outs)
+        row = {"layer": name, "forecast": forecast_error(outs, held)}
         for ratio in (1, 4):
             row["auc_M%dd" % ratio] = seen_unseen(cfg, w, held, ratio * d, a.trials, control=not learning)
         rows.append(row)
     base = static_baselines(train_tok, held)
-    gst = gst_forecast(wpath, cfg, held_paths, fpt, a.features, D)
-    # the torch module on the same held-out streams: the trainer's view of the engine
+    # cross-checks of the trained layer: the numpy reference given its ternary
+    # weights, and the torch module (the trainer's view of the engine)
+    ref_outs = outputs(cfg, layer.ternary(), True, held, reference=True)
     with torch.no_grad():
-        tnum = sum(float(((layer(torch.from_numpy(x))[0][:-1] - torch.from_numpy(x[1:])) ** 2).double().sum())
-                   for x in held)
-    tden = sum(float(np.sum((x[:-1].astype(np.float64) - x[1:]) ** 2)) for x in held)
-    res = {"features": a.features, "loss": a.loss, "config": cfg, "epochs_run": len(hist["train"]), "best_epoch": hist["best_epoch"],
-           "train_seconds": round(train_s, 1), "history": hist, "rows": rows, "static": base,
-           "gst_forecast": gst, "torch_forecast_trained": tnum / tden}
+        torch_outs = [layer(torch.from_numpy(x))[0].numpy() for x in held]
+    checks = {"reference_forecast_trained": forecast_error(ref_outs, held),
+              "reference_max_abs_diff_trained": max_diff(ref_outs, engine_outs[0]),
+              "torch_forecast_trained": forecast_error(torch_outs, held)}
+    plugin, why = Pipeline.find()
+    audio = None
+    if plugin:
+        print("through gst-launch-1.0, element %s" % plugin, file=sys.stderr)
+        pipe = Pipeline(cfg, a.out)
+        f32 = [pipe.write(x, os.path.basename(p) + ".f32") for p, x in zip(held_paths, held)]
+        for row, (name, w, learning), outs in zip(rows, layers, engine_outs):
+            gouts = pipe.outputs(w, learning, f32)
+            row["gst_forecast"] = forecast_error(gouts, held)
+            row["gst_max_abs_diff"] = max_diff(gouts, outs)
+            for ratio in (1, 4):
+                row["gst_auc_M%dd" % ratio] = pipe.seen_unseen(w, held, ratio * d, a.trials, control=not learning)
+        if a.features == "waveform":
+            # the audio path scales each output token to its input's level
+            # (mix; 0 would be the input itself), so it is not the layer's
+            # output: compared with that scaling applied to the engine's
+            audio = []
+            for (name, w, learning), outs in zip(layers, engine_outs):
+                gouts = pipe.audio_outputs(w, learning, held_paths, fpt)
+                want = [level_matched(o, x) for o, x in zip(outs, held)]
+                audio.append({"layer": name, "gst_forecast": forecast_error(gouts, held),
+                              "forecast": forecast_error(want, held), "max_abs_diff": max_diff(gouts, want)})
+    res = {"features": a.features, "loss": a.loss, "config": cfg, "epochs_run": len(hist["train"]),
+           "best_epoch": hist["best_epoch"], "train_seconds": round(train_s, 1), "history": hist, "rows": rows,
+           "static": base, "checks": checks, "gst_element": plugin, "gst_not_run": why, "audio_path": audio}
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(res, f, indent=1)
     print("\n%s tokens. Held-out: %d recordings (%d sentences x %d voices, one voice unseen), %s-%s-%s, eta %g, "
           "D=%d d=%d; %s loss, trained %d epochs (best %d) in %.0f s\n"
           % (a.features, len(held_paths), len(HELD_TEXT), len(HELD_VOICES), a.objective, a.feature_norm, a.update,
              a.inner_lr, D, d, a.loss, len(hist["train"]), hist["best_epoch"], train_s))
-    print("| layer | forecast error (1 = persistence) | AUC seen/unseen M=d | AUC M=4d |")
-    print("| --- | --- | --- | --- |")
+    print("| layer | run | forecast error (1 = persistence) | AUC seen/unseen M=d | AUC M=4d |")
+    print("| --- | --- | --- | --- | --- |")
     for r in rows:
-        print("| %s | %.4f | %.3f ± %.3f | %.3f ± %.3f |" % ((r["layer"], r["forecast"]) + r["auc_M1d"] + r["auc_M4d"]))
+        print("| %s | engine | %.4f | %.3f ± %.3f | %.3f ± %.3f |"
+              % ((r["layer"], r["forecast"]) + r["auc_M1d"] + r["auc_M4d"]))
+        if "gst_forecast" in r:
+            print("| | gst-launch | %.4f | %.3f ± %.3f | %.3f ± %.3f |"
+                  % ((r["gst_forecast"],) + r["gst_auc_M1d"] + r["gst_auc_M4d"]))
     for k, v in base.items():
-        print("| %s | %.4f | | |" % (k, v))
-    print("\ntorch module (eval) on the same streams, trained: %.4f" % res["torch_forecast_trained"])
-    print("through gst-launch-1.0 (weights-location): %s"
-          % ("%.4f" % gst if gst is not None else "not run: the element has no weights-location property yet"))
+        print("| %s | | %.4f | | |" % (k, v))
+    print("\ntrained, numpy reference: %.4f (outputs within %.3g of the engine's); torch module (eval): %.4f"
+          % (checks["reference_forecast_trained"], checks["reference_max_abs_diff_trained"],
+             checks["torch_forecast_trained"]))
+    if not plugin:
+        print("through gst-launch-1.0: not run: %s" % why)
+        return 0
+    print("gst-launch-1.0 (element %s): outputs within %s of the engine's"
+          % (plugin, ", ".join("%.3g" % r["gst_max_abs_diff"] for r in rows)))
+    for r in audio or ():
+        print("audio path (frames-per-token=%d, mix=1), %s: %.4f through gst-launch, %.4f from the engine's "
+              "output level-matched; samples within %.3g" % (fpt, r["layer"], r["gst_forecast"], r["forecast"],
+                                                             r["max_abs_diff"]))
+    # the pipeline runs the same engine on the same tokens: anything but the
+    # same figures is a bug in the element, the example or the state file
+    bad = [r["layer"] for r in rows if r["gst_max_abs_diff"] > 0 or
+           any(r["gst_auc_M%dd" % k] != r["auc_M%dd" % k] for k in (1, 4))]
+    bad += ["audio path, " + r["layer"] for r in audio or () if r["max_abs_diff"] > 1e-5]
+    if bad:
+        print("MISMATCH between the pipeline and the engine: %s" % ", ".join(bad))
+        return 1
     return 0
 
 

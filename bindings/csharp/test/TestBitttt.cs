@@ -1,6 +1,7 @@
 // The C# binding against the engine, in TAP: the original's memory-effect
-// check, results equal across array, Span and pointer forms, and the
-// engine's codes in the exceptions for bad input.
+// check, results equal across array, Span and pointer forms, state and
+// weight file round trips, and the engine's codes in the exceptions for bad
+// input and bad files.
 using System;
 using BitTTT;
 
@@ -133,6 +134,65 @@ static class TestBitttt
                 Throws(Status.IO, "input/output", () => m.LoadFile(System.IO.Path.Combine(dir, "missing")), "LoadFile of a missing file");
             } finally {
                 System.IO.Directory.Delete(dir, true);
+            }
+
+            // weight files: the projections of a seed-7 model, saved, loaded
+            // into default-seed models from the file and from its bytes
+            string wdir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "bitttt-cs-w-" + Guid.NewGuid().ToString("N"));
+            System.IO.Directory.CreateDirectory(wdir);
+            try {
+                string wpath = System.IO.Path.Combine(wdir, "layer\u00e9.safetensors");
+                float[] want = new float[N * D], got = new float[N * D], plain = new float[N * D];
+                float[] sWant = new float[N], sGot = new float[N];
+                var seven = Config.Default(D);
+                seven.Seed = 7;
+                using (var m7 = new Model(seven)) {
+                    m7.SaveWeights(wpath, "C# test: seed 7");
+                    m7.Forward(input, want, sWant);
+                }
+                using (var fresh = new Model(D))
+                    fresh.Forward(input, plain);
+                using (var mw = new Model(D)) {
+                    mw.LoadWeights(wpath);
+                    mw.Forward(input, got, sGot);
+                    Ok(Same(want, got) && Same(sWant, sGot) && !Same(want, plain),
+                       "SaveWeights of a seed-7 model, LoadWeights (UTF-8 path) into a default-seed one: the seed-7 outputs bit for bit");
+                }
+                byte[] file = System.IO.File.ReadAllBytes(wpath);
+                using (var mw = new Model(D)) {
+                    mw.LoadWeights(file);
+                    mw.Forward(input, got, sGot);
+                    Ok(Same(want, got) && Same(sWant, sGot), "LoadWeights of the file's " + file.Length + " bytes: the same outputs");
+                    Ok(System.Text.Encoding.UTF8.GetString(file).Contains("C# test: seed 7"), "the file holds the training_data text");
+
+                    // bad files: the engine's code and text, the model untouched
+                    Throws(Status.IO, "input/output", () => mw.LoadWeights(System.IO.Path.Combine(wdir, "missing")), "LoadWeights of a missing file");
+                    var garbage = (byte[])file.Clone();
+                    garbage[8] = (byte)'[';  // the header's JSON no longer an object
+                    Throws(Status.Weights, "weight file malformed", () => mw.LoadWeights(garbage), "LoadWeights of a corrupt header");
+                    Throws(Status.Weights, "weight file malformed", () => mw.LoadWeights(new ReadOnlySpan<byte>(file, 0, file.Length - 1)),
+                           "LoadWeights of a truncated file");
+                    string badPath = System.IO.Path.Combine(wdir, "bad.safetensors");
+                    System.IO.File.WriteAllBytes(badPath, new byte[] { 1, 2, 3 });
+                    Throws(Status.Weights, "weight file malformed", () => mw.LoadWeights(badPath), "LoadWeights of a 3-byte file");
+                    mw.Reset();
+                    mw.Forward(input, got, sGot);
+                    Ok(Same(want, got) && Same(sWant, sGot), "after the failed loads: still the loaded projections");
+                }
+                using (var m32 = new Model(32)) {
+                    float[] x32 = Fill(4 * 32, 5), before = new float[x32.Length], after = new float[x32.Length];
+                    m32.Forward(x32, before);
+                    Throws(Status.WeightsMismatch, "another shape", () => m32.LoadWeights(wpath), "LoadWeights of a D=64 file into a D=32 model");
+                    Throws(Status.WeightsMismatch, "another shape", () => m32.LoadWeights(file), "the same from memory");
+                    m32.Reset();
+                    m32.Forward(x32, after);
+                    Ok(Same(before, after) && m32.Stats.TokensSeen == 4, "the D=32 model is unchanged and still runs");
+                }
+                Throws(Status.IO, "input/output", () => m.SaveWeights(System.IO.Path.Combine(wdir, "no", "such.safetensors")),
+                       "SaveWeights into a missing directory");
+                Throws(Status.InvalidArg, "invalid argument", () => m.SaveWeights(null), "SaveWeights(null)");
+            } finally {
+                System.IO.Directory.Delete(wdir, true);
             }
 
             m.Dispose();

@@ -1,6 +1,7 @@
 'use strict';
 // The Node.js binding against the engine: the original's memory-effect
-// check, forward without copies, and the engine's codes in the errors.
+// check, forward without copies, state and weight file round trips, and
+// the engine's codes in the errors.
 const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
@@ -144,4 +145,65 @@ test('state: save, load, replay; corrupt and mismatched states are refused', () 
         fs.rmSync(dir, { recursive: true });
     }
     m.close();
+});
+
+test('weight files: save, load from a path and from bytes; bad files and another D are refused', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bitttt-node-w-'));
+    try {
+        // the projections of a seed-7 model, into default-seed models
+        const file = path.join(dir, 'layer\u00e9.safetensors');
+        const m7 = new bitttt.Model({ ...bitttt.defaultConfig(D), seed: 7 });
+        m7.saveWeights(file, 'Node test: seed 7');
+        const sWant = new Float32Array(N);
+        const want = m7.forward(input, undefined, sWant);
+        m7.close();
+        const plain = new bitttt.Model(D);
+        const seedDrawn = plain.forward(input);
+        plain.close();
+
+        const m = new bitttt.Model(D);
+        m.loadWeights(file);
+        const sGot = new Float32Array(N);
+        assert.ok(sameBits(m.forward(input, undefined, sGot), want) && sameBits(sGot, sWant),
+            'loadWeights (UTF-8 path): the seed-7 outputs bit for bit');
+        assert.ok(!sameBits(want, seedDrawn), 'which are not the seed-drawn ones');
+        m.close();
+
+        const bytes = new Uint8Array(fs.readFileSync(file));
+        assert.ok(Buffer.from(bytes).includes('Node test: seed 7'), 'the file holds the training_data text');
+        const mb = new bitttt.Model(D);
+        mb.loadWeightsBytes(bytes);
+        assert.ok(sameBits(mb.forward(input), want), 'loadWeightsBytes: the same outputs');
+
+        // bad files: the engine's code and text, the model untouched
+        throwsCode(() => mb.loadWeights(path.join(dir, 'missing')), bitttt.ERRORS.TTT_ERR_IO, 'input/output');
+        const corrupt = bytes.slice();
+        corrupt[8] = '['.charCodeAt(0); // the header's JSON no longer an object
+        throwsCode(() => mb.loadWeightsBytes(corrupt), bitttt.ERRORS.TTT_ERR_WEIGHTS, 'weight file malformed');
+        throwsCode(() => mb.loadWeightsBytes(bytes.subarray(0, bytes.length - 1)), bitttt.ERRORS.TTT_ERR_WEIGHTS,
+            'weight file malformed');
+        const bad = path.join(dir, 'bad.safetensors');
+        fs.writeFileSync(bad, Buffer.from([1, 2, 3]));
+        throwsCode(() => mb.loadWeights(bad), bitttt.ERRORS.TTT_ERR_WEIGHTS, 'ttt_load_weights: weight file malformed');
+        throwsCode(() => mb.loadWeightsBytes(Array.from(bytes)), bitttt.ERRORS.TTT_ERR_INVALID_ARG, 'Uint8Array');
+        mb.reset();
+        assert.ok(sameBits(mb.forward(input), want), 'after the failed loads: still the loaded projections');
+        throwsCode(() => mb.saveWeights(path.join(dir, 'no', 'such.safetensors')), bitttt.ERRORS.TTT_ERR_IO,
+            'ttt_save_weights: input/output');
+        mb.close();
+        throwsCode(() => mb.loadWeights(file), bitttt.ERRORS.TTT_ERR_INVALID_ARG, 'closed model');
+
+        // a D = 64 file into a D = 32 model
+        const m32 = new bitttt.Model(32);
+        const x32 = input.subarray(0, 4 * 32);
+        const before = m32.forward(x32);
+        throwsCode(() => m32.loadWeights(file), bitttt.ERRORS.TTT_ERR_WEIGHTS_MISMATCH, 'another shape');
+        throwsCode(() => m32.loadWeightsBytes(bytes), bitttt.ERRORS.TTT_ERR_WEIGHTS_MISMATCH, 'another shape');
+        m32.reset();
+        assert.ok(sameBits(m32.forward(x32), before) && Number(m32.stats().tokens_seen) === 4,
+            'the D=32 model is unchanged and still runs');
+        m32.close();
+    } finally {
+        fs.rmSync(dir, { recursive: true });
+    }
 });
