@@ -967,6 +967,75 @@ config_rule (const ttt_config * cfg)
   return "rejected by the engine";
 }
 
+/* The settings read when a model is made (NULL or READY properties). */
+static void
+gst_bitttt_read_settings (GstBitTTT * self, ttt_config * cfg,
+    ttt_anomaly_config * acfg, gboolean * anomaly)
+{
+  ttt_config_default (cfg);
+  ttt_anomaly_config_default (acfg);
+  GST_OBJECT_LOCK (self);
+  cfg->hidden_dim = self->dim;
+  cfg->inner_lr = self->inner_lr;
+  cfg->learning = self->learning;
+  cfg->seed = self->seed;
+  cfg->objective = (uint32_t) self->objective;
+  cfg->feature_norm = (uint32_t) self->feature_norm;
+  cfg->update = (uint32_t) self->update;
+  cfg->forget = self->forget;
+  cfg->residual = self->residual ? 1 : 0;
+  *anomaly = self->anomaly_on;
+  acfg->k = self->anomaly_k;
+  acfg->range_margin = self->anomaly_range_margin;
+  acfg->short_window = self->anomaly_short_window;
+  acfg->long_window = self->anomaly_long_window;
+  acfg->refit_every = self->anomaly_refit_every;
+  acfg->hold = self->anomaly_hold;
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* The engine's model and (with anomaly) scorer for these settings; the
+ * engine is the judge of which settings are valid, the element only names
+ * the rule. */
+static gboolean
+gst_bitttt_new_engine (GstBitTTT * self, const ttt_config * cfg,
+    const ttt_anomaly_config * acfg, gboolean anomaly, ttt_model ** model,
+    ttt_anomaly ** scorer)
+{
+  int err = ttt_create_ex (cfg, model);
+
+  *scorer = NULL;
+  if (err == TTT_ERR_INVALID_ARG) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        ("Invalid Bit-TTT configuration objective=%s feature-norm=%s "
+            "update=%s forget=%g residual=%s: %s",
+            enum_nick (GST_TYPE_BITTTT_OBJECTIVE, (gint) cfg->objective),
+            enum_nick (GST_TYPE_BITTTT_FEATURE_NORM, (gint) cfg->feature_norm),
+            enum_nick (GST_TYPE_BITTTT_UPDATE, (gint) cfg->update),
+            cfg->forget, cfg->residual ? "true" : "false", config_rule (cfg)),
+        ("inner-lr %g", cfg->inner_lr));
+    return FALSE;
+  }
+  if (err != TTT_OK) {
+    GST_ELEMENT_ERROR (self, LIBRARY, INIT,
+        ("Could not create a Bit-TTT model with hidden dim %" G_GSIZE_FORMAT
+            ": %s", (gsize) cfg->hidden_dim, ttt_strerror (err)), (NULL));
+    return FALSE;
+  }
+  if (anomaly) {
+    err = ttt_anomaly_create (acfg, scorer);
+    if (err != TTT_OK) {
+      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+          ("Could not create the anomaly scorer (anomaly-k=%g "
+              "anomaly-range-margin=%g): %s", acfg->k, acfg->range_margin,
+              ttt_strerror (err)), (NULL));
+      g_clear_pointer (model, ttt_destroy);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 static gboolean
 gst_bitttt_create_model (GstBitTTT * self, gboolean load)
 {
@@ -976,25 +1045,8 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
   gchar *path, *weights;
   int err;
 
-  ttt_config_default (&cfg);
-  ttt_anomaly_config_default (&acfg);
+  gst_bitttt_read_settings (self, &cfg, &acfg, &anomaly);
   GST_OBJECT_LOCK (self);
-  cfg.hidden_dim = self->dim;
-  cfg.inner_lr = self->inner_lr;
-  cfg.learning = self->learning;
-  cfg.seed = self->seed;
-  cfg.objective = (uint32_t) self->objective;
-  cfg.feature_norm = (uint32_t) self->feature_norm;
-  cfg.update = (uint32_t) self->update;
-  cfg.forget = self->forget;
-  cfg.residual = self->residual ? 1 : 0;
-  anomaly = self->anomaly_on;
-  acfg.k = self->anomaly_k;
-  acfg.range_margin = self->anomaly_range_margin;
-  acfg.short_window = self->anomaly_short_window;
-  acfg.long_window = self->anomaly_long_window;
-  acfg.refit_every = self->anomaly_refit_every;
-  acfg.hold = self->anomaly_hold;
   path = load ? g_strdup (self->state_location) : NULL;
   weights = g_strdup (self->weights_location);
   GST_OBJECT_UNLOCK (self);
@@ -1004,25 +1056,12 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
     g_free (path);
     return FALSE;
   }
-  err = ttt_create_ex (&cfg, &self->model);
-  if (err == TTT_ERR_INVALID_ARG) {
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
-        ("Invalid Bit-TTT configuration objective=%s feature-norm=%s "
-            "update=%s forget=%g residual=%s: %s",
-            enum_nick (GST_TYPE_BITTTT_OBJECTIVE, (gint) cfg.objective),
-            enum_nick (GST_TYPE_BITTTT_FEATURE_NORM, (gint) cfg.feature_norm),
-            enum_nick (GST_TYPE_BITTTT_UPDATE, (gint) cfg.update),
-            cfg.forget, cfg.residual ? "true" : "false", config_rule (&cfg)),
-        ("hidden dim %" G_GSIZE_FORMAT ", inner-lr %g", self->dim,
-            cfg.inner_lr));
+  /* the scorer lives and resets with the model: its history describes
+   * this model's surprises */
+  g_clear_pointer (&self->anomaly, ttt_anomaly_destroy);
+  if (!gst_bitttt_new_engine (self, &cfg, &acfg, anomaly, &self->model,
+          &self->anomaly))
     goto failed;
-  }
-  if (err != TTT_OK) {
-    GST_ELEMENT_ERROR (self, LIBRARY, INIT,
-        ("Could not create a Bit-TTT model with hidden dim %" G_GSIZE_FORMAT
-            ": %s", self->dim, ttt_strerror (err)), (NULL));
-    goto failed;
-  }
   /* before the state: a state records the projections it was learned with */
   if (weights != NULL && *weights != '\0') {
     err = ttt_load_weights (self->model, weights);
@@ -1039,19 +1078,6 @@ gst_bitttt_create_model (GstBitTTT * self, gboolean load)
       goto failed;
     }
     GST_INFO_OBJECT (self, "loaded the projections from %s", weights);
-  }
-  /* the scorer lives and resets with the model: its history describes
-   * this model's surprises */
-  g_clear_pointer (&self->anomaly, ttt_anomaly_destroy);
-  if (anomaly) {
-    err = ttt_anomaly_create (&acfg, &self->anomaly);
-    if (err != TTT_OK) {
-      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
-          ("Could not create the anomaly scorer (anomaly-k=%g "
-              "anomaly-range-margin=%g): %s", acfg.k, acfg.range_margin,
-              ttt_strerror (err)), (NULL));
-      goto failed;
-    }
   }
   /* the token copies follow the scorer, not the property: that one is
    * read under the lock and may change before the next caps */
@@ -1090,6 +1116,58 @@ failed:
   return FALSE;
 }
 
+/* D (and tensor tokens per buffer) for a caps structure whose channels or
+ * dimensions are fixed, under these settings; post: say why not, as an
+ * error. */
+static gboolean
+gst_bitttt_token_width (GstBitTTT * self, const GstStructure * s, guint fpt,
+    guint want_dim, gboolean post, gsize * dim, gsize * tokens)
+{
+  *tokens = 1;
+  if (gst_structure_has_name (s, "audio/x-raw")) {
+    gint channels = 0;
+
+    gst_structure_get_int (s, "channels", &channels);
+    *dim = (gsize) channels *fpt;
+    if (*dim % 4 != 0 || *dim > TTT_MAX_HIDDEN_DIM) {
+      if (post)
+        GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+            ("Token width %d channels x %u frames-per-token = %"
+                G_GSIZE_FORMAT " is not a multiple of 4 between 4 and %u: "
+                "change frames-per-token", channels, fpt, *dim,
+                (guint) TTT_MAX_HIDDEN_DIM), (NULL));
+      return FALSE;
+    }
+  } else {
+    const gchar *dims = gst_structure_get_string (s, "dimensions");
+
+    if (dims == NULL || !parse_dimensions (dims, dim, tokens)) {
+      if (post)
+        GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+            ("Tensor caps need a dimensions string \"D:N\" (e.g. "
+                "dimensions=(string)64:50), got \"%s\"",
+                dims ? dims : "(none)"), ("%" GST_PTR_FORMAT, s));
+      return FALSE;
+    }
+    if (*dim < 4 || *dim % 4 != 0 || *dim > TTT_MAX_HIDDEN_DIM) {
+      if (post)
+        GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+            ("Tensor token width %" G_GSIZE_FORMAT " is not a multiple of 4 "
+                "between 4 and %u", *dim, (guint) TTT_MAX_HIDDEN_DIM),
+            (NULL));
+      return FALSE;
+    }
+  }
+  if (want_dim != 0 && want_dim != *dim) {
+    if (post)
+      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+          ("hidden-dim is %u but the caps give tokens of %" G_GSIZE_FORMAT
+              " floats", want_dim, *dim), ("%" GST_PTR_FORMAT, s));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 gst_bitttt_configure (GstBitTTT * self, GstCaps * incaps)
 {
@@ -1120,47 +1198,21 @@ gst_bitttt_configure (GstBitTTT * self, GstCaps * incaps)
     }
     rate = GST_AUDIO_INFO_RATE (&info);
     channels = GST_AUDIO_INFO_CHANNELS (&info);
-    dim = (gsize) channels *fpt;
-    if (dim % 4 != 0 || dim > TTT_MAX_HIDDEN_DIM) {
-      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-          ("Token width %d channels x %u frames-per-token = %" G_GSIZE_FORMAT
-              " is not a multiple of 4 between 4 and %u: change "
-              "frames-per-token", channels, fpt, dim,
-              (guint) TTT_MAX_HIDDEN_DIM), (NULL));
-      return FALSE;
-    }
+  }
+  if (!gst_bitttt_token_width (self, s, fpt, want_dim, TRUE, &dim, &tokens))
+    return FALSE;
+
+  if (is_audio) {
     scratch_len = AUDIO_SCRATCH_TOKENS;
     /* the analyser (hop != fpt) copies its windows: nothing is held back */
     if (hop == fpt)
       latency = gst_util_uint64_scale_int (fpt - 1, GST_SECOND, rate);
   } else {
-    const gchar *dims = gst_structure_get_string (s, "dimensions");
-
-    if (dims == NULL || !parse_dimensions (dims, &dim, &tokens)) {
-      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-          ("Tensor caps need a dimensions string \"D:N\" (e.g. "
-              "dimensions=(string)64:50), got \"%s\"",
-              dims ? dims : "(none)"), ("%" GST_PTR_FORMAT, incaps));
-      return FALSE;
-    }
-    if (dim < 4 || dim % 4 != 0 || dim > TTT_MAX_HIDDEN_DIM) {
-      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-          ("Tensor token width %" G_GSIZE_FORMAT " is not a multiple of 4 "
-              "between 4 and %u", dim, (guint) TTT_MAX_HIDDEN_DIM), (NULL));
-      return FALSE;
-    }
     if (!gst_structure_get_fraction (s, "framerate", &fps_n, &fps_d)) {
       fps_n = 0;
       fps_d = 1;
     }
     scratch_len = MIN (tokens, MAX_SCRATCH_TOKENS);
-  }
-
-  if (want_dim != 0 && want_dim != dim) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("hidden-dim is %u but the caps give tokens of %" G_GSIZE_FORMAT
-            " floats", want_dim, dim), ("%" GST_PTR_FORMAT, incaps));
-    return FALSE;
   }
 
   /* audio held under the old format must leave before the format changes;
@@ -1238,12 +1290,93 @@ gst_bitttt_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   return FALSE;
 }
 
+/* Settings errors belong to the state change, not to the first caps:
+ * gst-launch-1.0 1.22 misses an error posted while the pipeline prerolls
+ * if it comes before its main loop runs, and then waits forever (a race
+ * between its bus sync handler's g_main_loop_quit() and g_main_loop_run();
+ * docs/element.md, "Errors"). Whatever start can already judge fails
+ * here, in the caller's set_state.
+ *
+ * The token width, when upstream has already fixed it (a capsfilter before
+ * the element, fixed tensor dimensions): refused if every structure
+ * upstream offers is refused; known (dim) if upstream offers just one.
+ * Caps left open are judged at negotiation. */
+static gboolean
+gst_bitttt_check_upstream (GstBitTTT * self, gsize * known_dim)
+{
+  GstPad *sinkpad = GST_BASE_TRANSFORM_SINK_PAD (self);
+  GstCaps *templ = gst_pad_get_pad_template_caps (sinkpad);
+  GstCaps *caps = gst_pad_peer_query_caps (sinkpad, templ);
+  guint i, n = gst_caps_is_any (caps) ? 0 : gst_caps_get_size (caps);
+  guint fpt, want_dim;
+  gsize dim, tokens;
+  gboolean ok = n == 0;
+
+  GST_OBJECT_LOCK (self);
+  fpt = self->frames_per_token;
+  want_dim = self->hidden_dim;
+  GST_OBJECT_UNLOCK (self);
+  *known_dim = 0;
+  for (i = 0; !ok && i < n; i++) {
+    const GstStructure *s = gst_caps_get_structure (caps, i);
+    gboolean fixed = gst_structure_has_name (s, "audio/x-raw") ?
+        gst_structure_get_field_type (s, "channels") == G_TYPE_INT :
+        gst_structure_get_field_type (s, "dimensions") == G_TYPE_STRING;
+
+    ok = !fixed || gst_bitttt_token_width (self, s, fpt, want_dim, FALSE,
+        &dim, &tokens);
+    if (ok && fixed && n == 1)
+      *known_dim = dim;
+  }
+  if (!ok) {
+    GST_DEBUG_OBJECT (self, "upstream offers only %" GST_PTR_FORMAT, caps);
+    gst_bitttt_token_width (self, gst_caps_get_structure (caps, 0), fpt,
+        want_dim, TRUE, &dim, &tokens);
+  }
+  gst_caps_unref (caps);
+  gst_caps_unref (templ);
+  return ok;
+}
+
+/* With the width known, the whole model is made once and dropped (weights
+ * and state file read, as for the caps); the stream's model is still made
+ * for the caps. Without it, the settings alone: the engine's rules on them
+ * do not depend on the width. */
+static gboolean
+gst_bitttt_check_settings (GstBitTTT * self, gsize dim)
+{
+  ttt_config cfg;
+  ttt_anomaly_config acfg;
+  gboolean anomaly, ok;
+  ttt_model *model;
+  ttt_anomaly *scorer;
+
+  if (dim != 0) {
+    self->dim = dim;
+    ok = gst_bitttt_create_model (self, TRUE);
+    g_clear_pointer (&self->model, ttt_destroy);
+    g_clear_pointer (&self->anomaly, ttt_anomaly_destroy);
+    GST_OBJECT_LOCK (self);
+    self->kernel = NULL;
+    GST_OBJECT_UNLOCK (self);
+    return ok;
+  }
+  gst_bitttt_read_settings (self, &cfg, &acfg, &anomaly);
+  cfg.hidden_dim = 4;
+  if (!gst_bitttt_new_engine (self, &cfg, &acfg, anomaly, &model, &scorer))
+    return FALSE;
+  ttt_destroy (model);
+  ttt_anomaly_destroy (scorer);
+  return TRUE;
+}
+
 static gboolean
 gst_bitttt_start (GstBaseTransform * trans)
 {
   GstBitTTT *self = GST_BITTTT (trans);
   gchar *path;
   gboolean ok = TRUE;
+  gsize dim;
 
   GST_OBJECT_LOCK (self);
   path = g_strdup (self->state_location);
@@ -1251,7 +1384,8 @@ gst_bitttt_start (GstBaseTransform * trans)
   if (path != NULL)
     ok = gst_bitttt_check_state_location (self, path);
   g_free (path);
-  if (!ok)
+  if (!ok || !gst_bitttt_check_upstream (self, &dim)
+      || !gst_bitttt_check_settings (self, dim))
     return FALSE;
   gst_caps_replace (&self->refused_caps, NULL);
 
