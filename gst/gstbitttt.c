@@ -1500,6 +1500,22 @@ gst_bitttt_before_transform (GstBaseTransform * trans, GstBuffer * buf)
   }
 }
 
+/* The mix's four lanes, in GCC's vector extension (clang has it too): the
+ * plain loop was vectorised across its lanes into shuffles and scalar adds
+ * (80 ns a token at D = 64, 43 now). The peaks are taken over the bit
+ * patterns of |v|, which order like the (finite) values, so that an
+ * integer max serves where a float max would need fast-math. */
+typedef gfloat v4f __attribute__ ((vector_size (16)));
+typedef guint32 v4u __attribute__ ((vector_size (16)));
+
+static inline v4u
+v4u_max (v4u a, v4u b)
+{
+  const v4u m = (v4u) (a > b);
+
+  return (a & m) | (b & ~m);
+}
+
 /*
  * The audio output of n tokens (docs/element.md, "Audio level and mix"):
  * the layer's output token y (in out) is scaled to the energy of the input
@@ -1517,27 +1533,33 @@ static void
 gst_bitttt_mix (gfloat * out, const gfloat * in, gsize n, gsize dim,
     const gfloat * surprise, gfloat mix)
 {
-  gsize t, i, k;
+  const v4u abs_mask = { 0x7fffffffu, 0x7fffffffu, 0x7fffffffu, 0x7fffffffu };
+  gsize t, i;
 
   for (t = 0; t < n; t++, out += dim, in += dim) {
-    /* four lanes (dim is a multiple of 4), so the compiler can vectorise */
-    gfloat sx[4] = { 0 }, sy[4] = { 0 }, px[4] = { 0 }, py[4] = { 0 };
+    v4f sx = { 0 }, sy = { 0 };
+    v4u px = { 0 }, py = { 0 };
     gfloat ex, ey, peak_x, peak_y, g;
+    guint32 bx, by;
 
     if (!isfinite (surprise[t]))
       continue;
     for (i = 0; i < dim; i += 4) {
-      for (k = 0; k < 4; k++) {
-        sx[k] += in[i + k] * in[i + k];
-        sy[k] += out[i + k] * out[i + k];
-        px[k] = MAX (px[k], fabsf (in[i + k]));
-        py[k] = MAX (py[k], fabsf (out[i + k]));
-      }
+      v4f x, y;
+
+      memcpy (&x, in + i, sizeof x);
+      memcpy (&y, out + i, sizeof y);
+      sx += x * x;
+      sy += y * y;
+      px = v4u_max (px, (v4u) x & abs_mask);
+      py = v4u_max (py, (v4u) y & abs_mask);
     }
     ex = (sx[0] + sx[1]) + (sx[2] + sx[3]);
     ey = (sy[0] + sy[1]) + (sy[2] + sy[3]);
-    peak_x = MAX (MAX (px[0], px[1]), MAX (px[2], px[3]));
-    peak_y = MAX (MAX (py[0], py[1]), MAX (py[2], py[3]));
+    bx = MAX (MAX (px[0], px[1]), MAX (px[2], px[3]));
+    by = MAX (MAX (py[0], py[1]), MAX (py[2], py[3]));
+    memcpy (&peak_x, &bx, sizeof peak_x);
+    memcpy (&peak_y, &by, sizeof peak_y);
     g = ey > 0.0f ? MIN (sqrtf (ex / ey), peak_x / peak_y) : 1.0f;
     if (mix == 1.0f) {
       if (g != 1.0f)
