@@ -141,6 +141,18 @@ def main():
                          "at its standard threshold (repeatable)")
     args = ap.parse_args()
     configs = [tuple(c.split("=", 1)) for c in args.config] or DEFAULT_CONFIGS
+    # checked before any series is played: a typo must not cost a whole run
+    names = {name for name, _ in configs}
+    by_length = []
+    for b in args.by_length:
+        parts = b.split(":")
+        if len(parts) != 3 or not parts[0].isdigit() or not set(parts[1:]) <= names:
+            ap.error("--by-length %s: want N:SHORT:LONG with SHORT and LONG among the configs (%s)"
+                     % (b, ", ".join(sorted(names))))
+        by_length.append((int(parts[0]), parts[1], parts[2]))
+    for name in [args.require_beat_null] + args.require_nile:
+        if name is not None and name not in names:
+            ap.error("no config named %s (%s)" % (name, ", ".join(sorted(names))))
     Gst = gst_init(args.build)
     try:
         corpus = data.corpus(args.corpus)
@@ -155,10 +167,6 @@ def main():
     print("corpus %s: %d series, %d samples, %d labels" % (
         args.corpus, len(corpus), sum(len(s["values"]) for s in corpus),
         sum(len(s["labels"]) for s in corpus)))
-    by_length = []
-    for b in args.by_length:
-        n, short, long_ = b.split(":")
-        by_length.append((int(n), short, long_))
     results = evaluate(Gst, corpus, configs, by_length=by_length)
     if args.json:
         with open(args.json, "w") as f:
