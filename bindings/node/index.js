@@ -134,6 +134,14 @@ function invalid(where) {
     return new BitTTTError(ERRORS.TTT_ERR_INVALID_ARG, where);
 }
 
+// String(path) would turn undefined or null into a file named "undefined"
+// or "null" in the working directory; a caller's slip must not become a file.
+function pathArg(p, where) {
+    if (typeof p !== 'string' || p === '')
+        throw invalid(`${where}: path must be a non-empty string`);
+    return p;
+}
+
 /** ttt_config_default() with hidden_dim set: change fields, then new Model(cfg). */
 function defaultConfig(hiddenDim = 0) {
     const cfg = {};
@@ -223,9 +231,13 @@ class Model {
         check(c.state_load(this._live(), buf, buf.length), 'ttt_state_load');
     }
 
-    /** ttt_state_save_file(): atomic replace of path. */
-    saveFile(path) { check(c.state_save_file(this._live(), String(path)), 'ttt_state_save_file'); }
-    loadFile(path) { check(c.state_load_file(this._live(), String(path)), 'ttt_state_load_file'); }
+    /** ttt_state_save_file(): atomic replace of path (a non-empty string, else TTT_ERR_INVALID_ARG). */
+    saveFile(path) {
+        check(c.state_save_file(this._live(), pathArg(path, 'bitttt.Model.saveFile')), 'ttt_state_save_file');
+    }
+    loadFile(path) {
+        check(c.state_load_file(this._live(), pathArg(path, 'bitttt.Model.loadFile')), 'ttt_state_load_file');
+    }
 
     /**
      * ttt_load_weights(): the projections of a weight file (safetensors,
@@ -235,7 +247,7 @@ class Model {
      * the model is unchanged.
      */
     loadWeights(path) {
-        check(weightsCall('load_weights', this._live(), String(path)), 'ttt_load_weights');
+        check(weightsCall('load_weights', this._live(), pathArg(path, 'bitttt.Model.loadWeights')), 'ttt_load_weights');
     }
 
     /** ttt_load_weights_mem(): loadWeights from the bytes of a weight file (a Uint8Array). */
@@ -251,7 +263,8 @@ class Model {
      * trainingData is stored as its free-text description.
      */
     saveWeights(path, trainingData = '') {
-        check(weightsCall('save_weights', this._live(), String(path), String(trainingData)), 'ttt_save_weights');
+        check(weightsCall('save_weights', this._live(), pathArg(path, 'bitttt.Model.saveWeights'), String(trainingData)),
+            'ttt_save_weights');
     }
 
     /** Free the native model now. Idempotent. */

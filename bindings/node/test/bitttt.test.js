@@ -32,10 +32,23 @@ function sameBits(a, b) {
                           Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
 }
 
+// what String() would have turned into the files "undefined", "null", "42"
+const BAD_PATHS = [undefined, null, '', 42];
+
 function throwsCode(fn, code, text) {
     assert.throws(fn, (e) => e instanceof bitttt.BitTTTError && e instanceof Error &&
         e.code === code && e.status === Object.keys(bitttt.ERRORS).find((k) => bitttt.ERRORS[k] === code) &&
         e.message.includes(text));
+}
+
+// a and b, which ran the same forwards, run x: the same outputs, surprises
+// and tokens seen, bit for bit
+function assertTwins(a, b, x, what) {
+    const n = x.length / a.hiddenDim;
+    const sa = new Float32Array(n), sb = new Float32Array(n);
+    const ya = a.forward(x, undefined, sa), yb = b.forward(x, undefined, sb);
+    assert.ok(sameBits(ya, yb) && sameBits(sa, sb), `${what}: outputs and surprises`);
+    assert.strictEqual(Number(a.stats().tokens_seen), Number(b.stats().tokens_seen), `${what}: tokens seen`);
 }
 
 test('a fresh model: configuration and kernels', () => {
@@ -141,6 +154,10 @@ test('state: save, load, replay; corrupt and mismatched states are refused', () 
         m.loadFile(file);
         assert.ok(sameBits(m.forward(tail), a) && fs.existsSync(file), 'saveFile, loadFile (UTF-8 path), replay');
         throwsCode(() => m.loadFile(path.join(dir, 'missing')), bitttt.ERRORS.TTT_ERR_IO, 'input/output');
+        for (const bad of BAD_PATHS) {
+            throwsCode(() => m.saveFile(bad), bitttt.ERRORS.TTT_ERR_INVALID_ARG, 'saveFile: path must be');
+            throwsCode(() => m.loadFile(bad), bitttt.ERRORS.TTT_ERR_INVALID_ARG, 'loadFile: path must be');
+        }
     } finally {
         fs.rmSync(dir, { recursive: true });
     }
@@ -175,34 +192,47 @@ test('weight files: save, load from a path and from bytes; bad files and another
         mb.loadWeightsBytes(bytes);
         assert.ok(sameBits(mb.forward(input), want), 'loadWeightsBytes: the same outputs');
 
-        // bad files: the engine's code and text, the model untouched
-        throwsCode(() => mb.loadWeights(path.join(dir, 'missing')), bitttt.ERRORS.TTT_ERR_IO, 'input/output');
-        const corrupt = bytes.slice();
-        corrupt[8] = '['.charCodeAt(0); // the header's JSON no longer an object
-        throwsCode(() => mb.loadWeightsBytes(corrupt), bitttt.ERRORS.TTT_ERR_WEIGHTS, 'weight file malformed');
-        throwsCode(() => mb.loadWeightsBytes(bytes.subarray(0, bytes.length - 1)), bitttt.ERRORS.TTT_ERR_WEIGHTS,
-            'weight file malformed');
-        const bad = path.join(dir, 'bad.safetensors');
-        fs.writeFileSync(bad, Buffer.from([1, 2, 3]));
-        throwsCode(() => mb.loadWeights(bad), bitttt.ERRORS.TTT_ERR_WEIGHTS, 'ttt_load_weights: weight file malformed');
-        throwsCode(() => mb.loadWeightsBytes(Array.from(bytes)), bitttt.ERRORS.TTT_ERR_INVALID_ARG, 'Uint8Array');
-        mb.reset();
-        assert.ok(sameBits(mb.forward(input), want), 'after the failed loads: still the loaded projections');
         throwsCode(() => mb.saveWeights(path.join(dir, 'no', 'such.safetensors')), bitttt.ERRORS.TTT_ERR_IO,
             'ttt_save_weights: input/output');
+        for (const bad of BAD_PATHS) {
+            throwsCode(() => mb.saveWeights(bad), bitttt.ERRORS.TTT_ERR_INVALID_ARG, 'saveWeights: path must be');
+            throwsCode(() => mb.loadWeights(bad), bitttt.ERRORS.TTT_ERR_INVALID_ARG, 'loadWeights: path must be');
+        }
         mb.close();
         throwsCode(() => mb.loadWeights(file), bitttt.ERRORS.TTT_ERR_INVALID_ARG, 'closed model');
 
+        // bad files: the engine's code and text. They go into a
+        // default-seed model that has learned from a forward, so a load
+        // that applied part of the seed-7 file, or reset the learned state,
+        // before refusing it sets the model apart from its twin, which ran
+        // the same forwards and no loads.
+        const victim = new bitttt.Model(D), twin = new bitttt.Model(D);
+        victim.forward(input);
+        twin.forward(input);
+        throwsCode(() => victim.loadWeights(path.join(dir, 'missing')), bitttt.ERRORS.TTT_ERR_IO, 'input/output');
+        const corrupt = bytes.slice();
+        corrupt[8] = '['.charCodeAt(0); // the header's JSON no longer an object
+        throwsCode(() => victim.loadWeightsBytes(corrupt), bitttt.ERRORS.TTT_ERR_WEIGHTS, 'weight file malformed');
+        throwsCode(() => victim.loadWeightsBytes(bytes.subarray(0, bytes.length - 1)), bitttt.ERRORS.TTT_ERR_WEIGHTS,
+            'weight file malformed');
+        const bad = path.join(dir, 'bad.safetensors');
+        fs.writeFileSync(bad, Buffer.from([1, 2, 3]));
+        throwsCode(() => victim.loadWeights(bad), bitttt.ERRORS.TTT_ERR_WEIGHTS, 'ttt_load_weights: weight file malformed');
+        throwsCode(() => victim.loadWeightsBytes(Array.from(bytes)), bitttt.ERRORS.TTT_ERR_INVALID_ARG, 'Uint8Array');
+        assertTwins(victim, twin, input, 'after the failed loads: the projections and learned state untouched');
+        victim.close();
+        twin.close();
+
         // a D = 64 file into a D = 32 model
-        const m32 = new bitttt.Model(32);
+        const m32 = new bitttt.Model(32), twin32 = new bitttt.Model(32);
         const x32 = input.subarray(0, 4 * 32);
-        const before = m32.forward(x32);
+        m32.forward(x32);
+        twin32.forward(x32);
         throwsCode(() => m32.loadWeights(file), bitttt.ERRORS.TTT_ERR_WEIGHTS_MISMATCH, 'another shape');
         throwsCode(() => m32.loadWeightsBytes(bytes), bitttt.ERRORS.TTT_ERR_WEIGHTS_MISMATCH, 'another shape');
-        m32.reset();
-        assert.ok(sameBits(m32.forward(x32), before) && Number(m32.stats().tokens_seen) === 4,
-            'the D=32 model is unchanged and still runs');
+        assertTwins(m32, twin32, x32, 'the D=32 model is unchanged and still runs');
         m32.close();
+        twin32.close();
     } finally {
         fs.rmSync(dir, { recursive: true });
     }
