@@ -265,9 +265,13 @@ static const struct
 };
 
 /* set_state (PAUSED)'s own return; errors: the texts of the error messages
- * on the bus once the state change has settled */
+ * on the bus once the state change has settled. want_error: an error is
+ * expected from the streaming thread, so wait for it on the bus: the bin
+ * ends get_state on an error before it forwards the message to the bus, so
+ * a bus read right after get_state can come too early (seen under ASan). */
 static GstStateChangeReturn
-pause_pipeline (const gchar * launch, GString * errors, guint * n_errors)
+pause_pipeline_full (const gchar * launch, gboolean want_error,
+    GString * errors, guint * n_errors)
 {
   GError *err = NULL;
   GstElement *p = gst_parse_launch (launch, &err);
@@ -281,7 +285,11 @@ pause_pipeline (const gchar * launch, GString * errors, guint * n_errors)
   ret = gst_element_set_state (p, GST_STATE_PAUSED);
   gst_element_get_state (p, NULL, NULL, 10 * GST_SECOND);
   *n_errors = 0;
-  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR)) != NULL) {
+  msg = want_error ? gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND,
+      GST_MESSAGE_ERROR) : NULL;
+  if (msg == NULL)
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  for (; msg != NULL; msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR)) {
     gst_message_parse_error (msg, &err, NULL);
     g_string_append_printf (errors, "[%s]", err->message);
     g_clear_error (&err);
@@ -292,6 +300,12 @@ pause_pipeline (const gchar * launch, GString * errors, guint * n_errors)
   gst_object_unref (bus);
   gst_object_unref (p);
   return ret;
+}
+
+static GstStateChangeReturn
+pause_pipeline (const gchar * launch, GString * errors, guint * n_errors)
+{
+  return pause_pipeline_full (launch, FALSE, errors, n_errors);
 }
 
 GST_START_TEST (test_settings_fail_state_change)
@@ -340,8 +354,8 @@ GST_START_TEST (test_settings_fail_state_change)
   /* channels left open upstream: judged at negotiation, as before (the
    * case docs/element.md says gst-launch-1.0 1.22 can still hang on) */
   g_string_truncate (errors, 0);
-  fail_unless_equals_int (pause_pipeline ("audiotestsrc ! bitttt "
-          "frames-per-token=3 ! fakesink", errors, &n),
+  fail_unless_equals_int (pause_pipeline_full ("audiotestsrc ! bitttt "
+          "frames-per-token=3 ! fakesink", TRUE, errors, &n),
       GST_STATE_CHANGE_ASYNC);
   fail_unless (strstr (errors->str, "frames-per-token = 3") != NULL, "%s",
       errors->str);
