@@ -5,6 +5,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+
+#include <bitttt/bitttt.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -19,6 +22,15 @@ static inline float fuzz_rnd(uint64_t *state)
     *state ^= *state >> 7;
     *state ^= *state << 17;
     return (float)((*state >> 40) / 8388608.0 - 1.0);
+}
+
+/* m's state in a new buffer of *n bytes (the caller frees it) */
+static inline unsigned char *fuzz_save_state(ttt_model *m, size_t *n)
+{
+    *n = ttt_state_size(m);
+    unsigned char *buf = malloc(*n);
+    FUZZ_CHECK(buf && ttt_state_save(m, buf, *n, NULL) == TTT_OK);
+    return buf;
 }
 
 #endif

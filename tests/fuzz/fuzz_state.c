@@ -44,14 +44,6 @@ static ttt_model *make(size_t D, size_t sd, uint64_t seed)
     return m;
 }
 
-static unsigned char *save(ttt_model *m, size_t *n)
-{
-    *n = ttt_state_size(m);
-    unsigned char *buf = malloc(*n);
-    FUZZ_CHECK(buf && ttt_state_save(m, buf, *n, NULL) == TTT_OK);
-    return buf;
-}
-
 static int same_stats(ttt_model *a, ttt_model *b)
 {
     ttt_stats x, y;
@@ -96,8 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* a learned W and a pending update: what a failed load must preserve */
     FUZZ_CHECK(ttt_forward(m, in, 5, out1) == TTT_OK && ttt_forward(twin, in, 5, out2) == TTT_OK);
     size_t n0, n1;
-    unsigned char *before = save(m, &n0);
-    free(save(twin, &n1));
+    unsigned char *before = fuzz_save_state(m, &n0);
+    free(fuzz_save_state(twin, &n1));
     if ((mode & 2) && len >= SV_HEADER)
         memcpy(st + 32, before + 32, 8);
     if ((mode & 4) && len >= 8)
@@ -108,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const int rc = ttt_state_load(m, st, len);
     FUZZ_CHECK(rc == TTT_OK || rc == TTT_ERR_FORMAT || rc == TTT_ERR_VERSION || rc == TTT_ERR_MISMATCH);
     if (rc != TTT_OK) {
-        unsigned char *after = save(m, &n1);
+        unsigned char *after = fuzz_save_state(m, &n1);
         FUZZ_CHECK(n0 == n1 && memcmp(before, after, n0) == 0 && same_stats(m, twin));
         free(after);
         FUZZ_CHECK(ttt_forward_ex(m, in, NTOK, out1, s1) == TTT_OK);
@@ -120,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(ttt_get_stats(m, &stats) == TTT_OK);
         FUZZ_CHECK(stats.tokens_seen == sv_get64(st + 40) && stats.tokens_skipped == sv_get64(st + 48));
         FUZZ_CHECK(stats.tokens_skipped <= stats.tokens_seen);
-        unsigned char *again = save(m, &n1);
+        unsigned char *again = fuzz_save_state(m, &n1);
         float mx;
         FUZZ_CHECK(n1 == len && sv_w_scan(again, d, &mx));
         memset(st + 56, 0, 8);
@@ -129,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         ttt_model *fresh = make(D, sd, seed);
         FUZZ_CHECK(ttt_state_load(fresh, again, n1) == TTT_OK);
-        unsigned char *third = save(fresh, &n1);
+        unsigned char *third = fuzz_save_state(fresh, &n1);
         FUZZ_CHECK(memcmp(again, third, len) == 0);
         free(third);
         ttt_destroy(fresh);
@@ -142,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(isnan(s1[t]) || (s1[t] >= 0.0f && isfinite(s1[t])));
         }
         free(again);
-        again = save(m, &n1);
+        again = fuzz_save_state(m, &n1);
         FUZZ_CHECK(sv_w_scan(again, d, &mx));
         free(again);
     }

@@ -43,14 +43,6 @@ static ttt_model *make(unsigned mode)
     return m;
 }
 
-static unsigned char *save(ttt_model *m, size_t *n)
-{
-    *n = ttt_state_size(m);
-    unsigned char *buf = malloc(*n);
-    FUZZ_CHECK(buf && ttt_state_save(m, buf, *n, NULL) == TTT_OK);
-    return buf;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -68,8 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* a learned W and a pending update: what a failed load must preserve */
     FUZZ_CHECK(ttt_forward(m, in, 5, out1) == TTT_OK && ttt_forward(twin, in, 5, out2) == TTT_OK);
     size_t n0, n1;
-    unsigned char *before = save(m, &n0);
-    free(save(twin, &n1));
+    unsigned char *before = fuzz_save_state(m, &n0);
+    free(fuzz_save_state(twin, &n1));
 
     /* a copy of exactly the input's bytes: ASan sees any read past them */
     const size_t len = size - 1;
@@ -81,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(rc == TTT_OK || rc == TTT_ERR_WEIGHTS || rc == TTT_ERR_WEIGHTS_MISMATCH ||
                rc == TTT_ERR_VERSION || rc == TTT_ERR_NOMEM);
     if (rc != TTT_OK) {
-        unsigned char *after = save(m, &n1);
+        unsigned char *after = fuzz_save_state(m, &n1);
         FUZZ_CHECK(n0 == n1 && memcmp(before, after, n0) == 0);
         free(after);
         FUZZ_CHECK(ttt_forward_ex(m, in, NTOK, out1, s1) == TTT_OK);
@@ -92,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ttt_stats st;
         float mx;
         FUZZ_CHECK(ttt_get_stats(m, &st) == TTT_OK && st.tokens_seen == 0 && st.tokens_skipped == 0);
-        unsigned char *after = save(m, &n1);
+        unsigned char *after = fuzz_save_state(m, &n1);
         FUZZ_CHECK(sv_w_scan(after, d, &mx) && mx == 0.0f);
         free(after);
         FUZZ_CHECK(ttt_forward_ex(m, in, NTOK, out1, s1) == TTT_OK);
@@ -101,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_CHECK(isfinite(out1[t * D + i]));
             FUZZ_CHECK(s1[t] >= 0.0f && isfinite(s1[t]));
         }
-        after = save(m, &n1);
+        after = fuzz_save_state(m, &n1);
         FUZZ_CHECK(sv_w_scan(after, d, &mx));
         free(after);
     }
