@@ -508,7 +508,7 @@ static int check_update_predict(const ttt_kernels *k, int *same_update, int *sam
  */
 static int check_chunk(const ttt_kernels *k, int which)
 {
-    static const size_t ds[] = { 1, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 130, 515 };
+    static const size_t ds[] = { 1, 7, 8, 9, 15, 16, 17, 31, 33, 47, 64, 65, 100, 130, 515 };
     static const size_t ns[] = { 0, 1, 2, 5, 6, 7, 13, 32 };
     int ok = 1;
     for (size_t a = 0; a < sizeof ds / sizeof ds[0] && ok; a++) {

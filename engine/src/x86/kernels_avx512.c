@@ -526,6 +526,167 @@ static void tgemm_residual_avx512vnni(const uint8_t *packed, size_t rows, size_t
                        xstride, acc);
 }
 
+/*
+ * ---- the chunk kernels (SPEC "Large d"): kernels_avx2.c's, 16 rows a
+ * vector. Each sum runs across rows, so the width changes no result.
+ * chunk_correct stays AVX2's: its dot products keep error's eight sums.
+ */
+
+/* columns per block of chunk_predict: a tile's piece of W (64 rows x 32
+ * columns, 8 KiB) stays in L1 while every token group of the chunk reads it */
+#define CP512_JB 32
+
+AI void cp512_tile(int NV, int NT, int MK, const float *Wt, size_t ws, size_t i, size_t j0, size_t j1,
+                   __mmask16 m, const float *X, size_t xs, float *P)
+{
+    __m512 acc[4][6];
+    for (int k = 0; k < NV; k++)
+        for (int t = 0; t < NT; t++)
+            acc[k][t] = j0 ? ld16(MK && k == NV - 1, m, P + t * xs + i + 16 * k) : _mm512_setzero_ps();
+    for (size_t j = j0; j < j1; j++) {
+        const float *col = Wt + j * ws + i;
+        __m512 w[4];
+        for (int k = 0; k < NV; k++)
+            w[k] = ld16(MK && k == NV - 1, m, col + 16 * k);
+        for (int t = 0; t < NT; t++) {
+            const __m512 b = _mm512_set1_ps(X[t * xs + j]);
+            for (int k = 0; k < NV; k++)
+                acc[k][t] = _mm512_add_ps(acc[k][t], _mm512_mul_ps(w[k], b));
+        }
+    }
+    for (int k = 0; k < NV; k++)
+        for (int t = 0; t < NT; t++)
+            st16(MK && k == NV - 1, m, P + t * xs + i + 16 * k, acc[k][t]);
+}
+
+AI void cp512_rows(int NV, int MK, const float *Wt, size_t ws, size_t i, size_t j0, size_t j1, __mmask16 m,
+                   const float *X, size_t xs, size_t n, float *P)
+{
+    size_t t = 0;
+    for (; t + 6 <= n; t += 6)
+        cp512_tile(NV, 6, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs);
+    switch (n - t) {
+    case 5: cp512_tile(NV, 5, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
+    case 4: cp512_tile(NV, 4, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
+    case 3: cp512_tile(NV, 3, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
+    case 2: cp512_tile(NV, 2, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
+    case 1: cp512_tile(NV, 1, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
+    default: break;
+    }
+}
+
+static void chunk_predict_avx512(const float *Wt, size_t d, size_t ws, const float *X, size_t xs, size_t n,
+                                 float *P)
+{
+    if (n == 0)
+        return;
+    /* the rows past the last 64: nv vectors, the last one masked to nlast rows */
+    const size_t rest = d % 64, nv = (rest + 15) / 16, nlast = rest - 16 * (nv ? nv - 1 : 0);
+    const __mmask16 m = nlast < 16 ? mask16(nlast) : (__mmask16)0xffff;
+    const int mk = nlast < 16;
+    for (size_t j0 = 0; j0 < d; j0 += CP512_JB) {
+        const size_t j1 = d - j0 < CP512_JB ? d : j0 + CP512_JB;
+        size_t i = 0;
+        for (; i + 64 <= d; i += 64)
+            cp512_rows(4, 0, Wt, ws, i, j0, j1, m, X, xs, n, P);
+#define CP_REST(NV)                                                  \
+    if (mk)                                                          \
+        cp512_rows(NV, 1, Wt, ws, i, j0, j1, m, X, xs, n, P);        \
+    else                                                             \
+        cp512_rows(NV, 0, Wt, ws, i, j0, j1, m, X, xs, n, P);        \
+    break;
+        switch (nv) {
+        case 1: CP_REST(1)
+        case 2: CP_REST(2)
+        case 3: CP_REST(3)
+        case 4: CP_REST(4)
+        default: break;
+        }
+#undef CP_REST
+    }
+}
+
+/* rows [i, i + 16 NV) of NC columns from j through all n rank-1 terms, the
+ * W values in registers: NV x NC independent chains */
+AI void cu512_tile(int NV, int NC, int MK, int DK, float *Wt, size_t ws, size_t i, size_t j, __mmask16 m,
+                   const float *C, const float *K, size_t cs, size_t n, __m512 dv)
+{
+    __m512 w[4][4];
+    for (int c = 0; c < NC; c++)
+        for (int k = 0; k < NV; k++)
+            w[c][k] = ld16(MK && k == NV - 1, m, Wt + (j + c) * ws + i + 16 * k);
+    for (size_t l = 0; l < n; l++) {
+        __m512 cv[4];
+        for (int k = 0; k < NV; k++)
+            cv[k] = ld16(MK && k == NV - 1, m, C + l * cs + i + 16 * k);
+        for (int c = 0; c < NC; c++) {
+            const __m512 b = _mm512_set1_ps(K[l * cs + j + c]);
+            for (int k = 0; k < NV; k++) {
+                __m512 x = w[c][k];
+                if (DK)
+                    x = _mm512_mul_ps(x, dv);
+                w[c][k] = _mm512_sub_ps(x, _mm512_mul_ps(cv[k], b));
+            }
+        }
+    }
+    for (int c = 0; c < NC; c++)
+        for (int k = 0; k < NV; k++)
+            st16(MK && k == NV - 1, m, Wt + (j + c) * ws + i + 16 * k, w[c][k]);
+}
+
+/* one band of rows [i, i + 16 NV) through every column, NC = 4 at a time;
+ * the pieces of W four columns on are prefetched (a column stride is not
+ * what the hardware prefetchers follow) */
+AI void cu512_band(int NV, int MK, int DK, float *Wt, size_t d, size_t ws, size_t i, __mmask16 m,
+                   const float *C, const float *K, size_t cs, size_t n, __m512 dv)
+{
+    size_t j = 0;
+    for (; j + 4 <= d; j += 4) {
+        for (int c = 4; c < 8; c++)
+            for (int k = 0; k < NV; k++)
+                _mm_prefetch((const char *)(Wt + (j + c) * ws + i + 16 * k), _MM_HINT_T0);
+        cu512_tile(NV, 4, MK, DK, Wt, ws, i, j, m, C, K, cs, n, dv);
+    }
+    for (; j < d; j++)
+        cu512_tile(NV, 1, MK, DK, Wt, ws, i, j, m, C, K, cs, n, dv);
+}
+
+AI void cu512_all(int DK, float *Wt, size_t d, size_t ws, const float *C, const float *K, size_t cs, size_t n,
+                  float decay)
+{
+    const __m512 dv = _mm512_set1_ps(decay);
+    size_t i = 0;
+    for (; i + 64 <= d; i += 64)
+        cu512_band(4, 0, DK, Wt, d, ws, i, 0, C, K, cs, n, dv);
+    const size_t rest = d - i, nv = (rest + 15) / 16, nlast = rest - 16 * (nv ? nv - 1 : 0);
+    const __mmask16 m = nlast < 16 ? mask16(nlast) : (__mmask16)0xffff;
+#define CU_REST(NV)                                                   \
+    if (nlast < 16)                                                   \
+        cu512_band(NV, 1, DK, Wt, d, ws, i, m, C, K, cs, n, dv);      \
+    else                                                              \
+        cu512_band(NV, 0, DK, Wt, d, ws, i, m, C, K, cs, n, dv);      \
+    break;
+    switch (nv) {
+    case 1: CU_REST(1)
+    case 2: CU_REST(2)
+    case 3: CU_REST(3)
+    case 4: CU_REST(4)
+    default: break;
+    }
+#undef CU_REST
+}
+
+static void chunk_update_avx512(float *Wt, size_t d, size_t ws, const float *C, const float *K, size_t cs, size_t n,
+                                float decay)
+{
+    if (n == 0)
+        return;
+    if (decay == 1.0f)
+        cu512_all(0, Wt, d, ws, C, K, cs, n, decay);
+    else
+        cu512_all(1, Wt, d, ws, C, K, cs, n, decay);
+}
+
 /* the bodies inlined: no calls, the constants loaded once per block */
 static void quantize_block_avx512(const float *x, size_t n, size_t ntok, float floor, int8_t *q, size_t qstride,
                                   int32_t *qsum, float *mx)
@@ -550,12 +711,12 @@ const ttt_kernels ttt_kernels_avx512 = {
     "avx512", absmax_bits_avx512, quantize_avx512, tpack_size_avx512, tpack_avx512, tgemm_avx512,
     update_predict_avx512, ttt_error_avx2, scale_i32_avx512, sumsq_avx512, residual_avx512,
     tgemm_residual_avx512, quantize_block_avx512,
-    ttt_chunk_predict_avx2, ttt_chunk_update_avx2, ttt_chunk_correct_avx2,
+    chunk_predict_avx512, chunk_update_avx512, ttt_chunk_correct_avx2,
 };
 
 const ttt_kernels ttt_kernels_avx512vnni = {
     "avx512-vnni", absmax_bits_avx512, quantize_avx512, tpack_size_avx512, tpack_avx512,
     tgemm_avx512vnni, update_predict_avx512, ttt_error_avx2, scale_i32_avx512, sumsq_avx512, residual_avx512,
     tgemm_residual_avx512vnni, quantize_block_avx512,
-    ttt_chunk_predict_avx2, ttt_chunk_update_avx2, ttt_chunk_correct_avx2,
+    chunk_predict_avx512, chunk_update_avx512, ttt_chunk_correct_avx2,
 };
