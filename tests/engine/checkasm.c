@@ -347,6 +347,8 @@ static int check_tgemm(const ttt_kernels *k)
          * and at the 64 and 1024 column cuts between its three paths */
         { 17, 96, 33 }, { 8, 65, 3 }, { 9, 161, 5 }, { 47, 1024, 2 }, { 31, 1025, 3 }, { 16, 64, 33 },
         { 23, 48, 4 }, { 50, 63, 2 },
+        /* its groups of 32 rows in 32-column steps, with 8 or 16 rows left for the 16-row tiles */
+        { 72, 1000, 5 }, { 48, 97, 33 }, { 96, 31, 3 },
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0] && ok; i++)
         ok = tgemm_case(k, shapes[i][0], shapes[i][1], shapes[i][2], 0);

@@ -139,11 +139,84 @@ AI __m512i tile16_dot(int VNNI, const __m512i wt[16], const int8_t *v)
     return _mm512_madd_epi16(_mm512_add_epi16(a, b), _mm512_set1_epi16(1));
 }
 
+/* the sums of two 16 x 32 tiles (wt[0..7] rows 0-15, wt[8..15] rows 16-31)
+ * for the token values at v: each broadcast feeds both tiles */
+AI void tile32_dot(int VNNI, const __m512i wt[16], const int8_t *v, __m512i *s0, __m512i *s1)
+{
+    __m512i a0 = _mm512_setzero_si512(), b0 = a0, a1 = a0, b1 = a0;
+    for (int q = 0; q < 8; q += 2) {
+        const __m512i x = bcast4(v + 4 * q), y = bcast4(v + 4 * q + 4);
+        if (VNNI) {
+            a0 = _mm512_dpbusd_epi32(a0, wt[q], x);
+            a1 = _mm512_dpbusd_epi32(a1, wt[8 + q], x);
+            b0 = _mm512_dpbusd_epi32(b0, wt[q + 1], y);
+            b1 = _mm512_dpbusd_epi32(b1, wt[9 + q], y);
+        } else {
+            a0 = _mm512_add_epi16(a0, _mm512_maddubs_epi16(wt[q], x));
+            a1 = _mm512_add_epi16(a1, _mm512_maddubs_epi16(wt[8 + q], x));
+            b0 = _mm512_add_epi16(b0, _mm512_maddubs_epi16(wt[q + 1], y));
+            b1 = _mm512_add_epi16(b1, _mm512_maddubs_epi16(wt[9 + q], y));
+        }
+    }
+    if (VNNI) {
+        *s0 = _mm512_add_epi32(a0, b0);
+        *s1 = _mm512_add_epi32(a1, b1);
+    } else {
+        const __m512i one = _mm512_set1_epi16(1);
+        *s0 = _mm512_madd_epi16(_mm512_add_epi16(a0, b0), one);
+        *s1 = _mm512_madd_epi16(_mm512_add_epi16(a1, b1), one);
+    }
+}
+
+/*
+ * Whole groups of 32 rows, in tiles of 32 rows x 32 columns: the same 16
+ * registers of weights as a 16 x 64 tile, but each token's broadcast serves
+ * two of them, so a product needs half a load instead of one (the loads, not
+ * vpdpbusd, were what bound the 16 x 64 tiles at large D). Returns the rows
+ * done.
+ */
+AI size_t tgemm_tiles32(int VNNI, const uint8_t *w, size_t wstride, size_t rows, size_t cols,
+                        const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                        int32_t *out, size_t ostride)
+{
+    size_t r0 = 0;
+    for (; r0 + 32 <= rows; r0 += 32) {
+        const uint8_t *wr = w + r0 * wstride;
+        for (size_t c0 = 0; c0 < cols; c0 += 32) {
+            __m512i wt[16];
+            for (size_t g = 0; g < 2; g++) {
+                __m256i lo[8], hi[8];
+                tile8x32(wr + 16 * g * wstride, wstride, 8, c0, cols, lo);
+                tile8x32(wr + (16 * g + 8) * wstride, wstride, 8, c0, cols, hi);
+                for (int q = 0; q < 8; q++)
+                    wt[8 * g + q] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[q]), hi[q], 1);
+            }
+            for (size_t t = 0; t < ntok; t++) {
+                int32_t *o = out + t * ostride + r0;
+                __m512i s0, s1;
+                tile32_dot(VNNI, wt, v + t * vstride + c0, &s0, &s1);
+                if (c0) {
+                    s0 = _mm512_add_epi32(s0, _mm512_loadu_si512(o));
+                    s1 = _mm512_add_epi32(s1, _mm512_loadu_si512(o + 16));
+                } else {
+                    const __m512i vs = _mm512_set1_epi32(vsum[t]);
+                    s0 = _mm512_sub_epi32(s0, vs);
+                    s1 = _mm512_sub_epi32(s1, vs);
+                }
+                _mm512_storeu_si512(o, s0);
+                _mm512_storeu_si512(o + 16, s1);
+            }
+        }
+    }
+    return r0;
+}
+
 AI void tgemm_tiles(int VNNI, const uint8_t *w, size_t wstride, size_t rows, size_t cols,
                     const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                     int32_t *out, size_t ostride)
 {
-    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+    const size_t done = tgemm_tiles32(VNNI, w, wstride, rows, cols, v, vstride, vsum, ntok, out, ostride);
+    for (size_t r0 = done; r0 < rows; r0 += 16) {
         const size_t nr = rows - r0 < 16 ? rows - r0 : 16;
         const __mmask16 m = nr == 16 ? (__mmask16)0xffff : mask16(nr);
         const uint8_t *wr = w + r0 * wstride;
