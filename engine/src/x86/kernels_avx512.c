@@ -139,8 +139,37 @@ AI __m512i tile16_dot(int VNNI, const __m512i wt[16], const int8_t *v)
     return _mm512_madd_epi16(_mm512_add_epi16(a, b), _mm512_set1_epi16(1));
 }
 
+/*
+ * The layout of the matrices past SMALL_COLS columns: whole groups of 32
+ * rows in tiles of 32 rows x 32 columns, each stored as the 16 registers
+ * tgemm reads (1 KiB, register 8 g + q: rows 16 g .. 16 g + 15, each row's
+ * 4 bytes at columns 4 q .. 4 q + 3, zero past cols), tiles of a group in
+ * column order, groups in row order; then the rows left over (fewer than
+ * 32) in the plain row layout, stride cols rounded up to 64. Transposed at
+ * packing, a tile costs tgemm 16 contiguous loads per block of tokens
+ * instead of 32 strided ones and 112 shuffles; the matrix streams as one
+ * sequence, which the prefetchers follow when it does not fit in L2.
+ */
+AI size_t tiles_bytes(size_t rows, size_t cols)
+{
+    return rows / 32 * ((cols + 31) / 32) * 1024;
+}
+
+AI void tile32_pack(const uint8_t *w, size_t wstride, size_t c0, size_t cols, __m512i wt[16])
+{
+    for (size_t g = 0; g < 2; g++) {
+        __m256i lo[8], hi[8];
+        tile8x32(w + 16 * g * wstride, wstride, 8, c0, cols, lo);
+        tile8x32(w + (16 * g + 8) * wstride, wstride, 8, c0, cols, hi);
+        for (int q = 0; q < 8; q++)
+            wt[8 * g + q] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[q]), hi[q], 1);
+    }
+}
+
 /* the sums of two 16 x 32 tiles (wt[0..7] rows 0-15, wt[8..15] rows 16-31)
- * for the token values at v: each broadcast feeds both tiles */
+ * for the token values at v: each broadcast feeds both tiles, half a load
+ * per product instead of one (the loads, not vpdpbusd, bound tiles of 16
+ * rows x 64 columns at large D) */
 AI void tile32_dot(int VNNI, const __m512i wt[16], const int8_t *v, __m512i *s0, __m512i *s1)
 {
     __m512i a0 = _mm512_setzero_si512(), b0 = a0, a1 = a0, b1 = a0;
@@ -168,29 +197,19 @@ AI void tile32_dot(int VNNI, const __m512i wt[16], const int8_t *v, __m512i *s0,
     }
 }
 
-/*
- * Whole groups of 32 rows, in tiles of 32 rows x 32 columns: the same 16
- * registers of weights as a 16 x 64 tile, but each token's broadcast serves
- * two of them, so a product needs half a load instead of one (the loads, not
- * vpdpbusd, were what bound the 16 x 64 tiles at large D). Returns the rows
- * done.
- */
-AI size_t tgemm_tiles32(int VNNI, const uint8_t *w, size_t wstride, size_t rows, size_t cols,
-                        const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
-                        int32_t *out, size_t ostride)
+AI void tgemm_tiles32(int VNNI, const uint8_t *packed, size_t rows, size_t cols, const int8_t *v, size_t vstride,
+                      const int32_t *vsum, size_t ntok, int32_t *out, size_t ostride)
 {
-    size_t r0 = 0;
-    for (; r0 + 32 <= rows; r0 += 32) {
-        const uint8_t *wr = w + r0 * wstride;
-        for (size_t c0 = 0; c0 < cols; c0 += 32) {
+    const __m512i *tile = (const __m512i *)packed;
+    for (size_t r0 = 0; r0 + 32 <= rows; r0 += 32) {
+        for (size_t c0 = 0; c0 < cols; c0 += 32, tile += 16) {
             __m512i wt[16];
-            for (size_t g = 0; g < 2; g++) {
-                __m256i lo[8], hi[8];
-                tile8x32(wr + 16 * g * wstride, wstride, 8, c0, cols, lo);
-                tile8x32(wr + (16 * g + 8) * wstride, wstride, 8, c0, cols, hi);
-                for (int q = 0; q < 8; q++)
-                    wt[8 * g + q] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[q]), hi[q], 1);
-            }
+            for (int q = 0; q < 16; q++)
+                wt[q] = _mm512_load_si512(tile + q);
+            /* the next tile, while this one's tokens run: the matrix, L2's
+             * size or more, is partly evicted by the stream of tokens */
+            for (int q = 0; q < 16; q++)
+                _mm_prefetch((const char *)(tile + 16 + q), _MM_HINT_T0);
             for (size_t t = 0; t < ntok; t++) {
                 int32_t *o = out + t * ostride + r0;
                 __m512i s0, s1;
@@ -208,15 +227,15 @@ AI size_t tgemm_tiles32(int VNNI, const uint8_t *w, size_t wstride, size_t rows,
             }
         }
     }
-    return r0;
 }
 
-AI void tgemm_tiles(int VNNI, const uint8_t *w, size_t wstride, size_t rows, size_t cols,
-                    const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
-                    int32_t *out, size_t ostride)
+/* rows (fewer than 32) in the row layout, in tiles of 16 rows x 64 columns,
+ * transposed per call */
+AI void tgemm_tiles16(int VNNI, const uint8_t *w, size_t wstride, size_t rows, size_t cols,
+                      const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
+                      int32_t *out, size_t ostride)
 {
-    const size_t done = tgemm_tiles32(VNNI, w, wstride, rows, cols, v, vstride, vsum, ntok, out, ostride);
-    for (size_t r0 = done; r0 < rows; r0 += 16) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
         const size_t nr = rows - r0 < 16 ? rows - r0 : 16;
         const __mmask16 m = nr == 16 ? (__mmask16)0xffff : mask16(nr);
         const uint8_t *wr = w + r0 * wstride;
@@ -244,6 +263,16 @@ AI void tgemm_tiles(int VNNI, const uint8_t *w, size_t wstride, size_t rows, siz
     }
 }
 
+AI void tgemm_tiles(int VNNI, const uint8_t *packed, size_t rows, size_t cols, const int8_t *v, size_t vstride,
+                    const int32_t *vsum, size_t ntok, int32_t *out, size_t ostride)
+{
+    tgemm_tiles32(VNNI, packed, rows, cols, v, vstride, vsum, ntok, out, ostride);
+    const size_t r0 = rows / 32 * 32;
+    if (r0 < rows)
+        tgemm_tiles16(VNNI, packed + tiles_bytes(rows, cols), (cols + 63) / 64 * 64, rows - r0, cols, v, vstride,
+                      vsum, ntok, out + r0, ostride);
+}
+
 /*
  * Matrices of at most 64 columns (Up for d <= 64, Down for D <= 64), as
  * kernels_avx2.c's SMALL_COLS path with groups of 16 rows: the tiles, stored
@@ -269,7 +298,7 @@ AI int small_path(size_t rows, size_t cols)
 static size_t tpack_size_avx512(size_t rows, size_t cols)
 {
     if (!small_path(rows, cols))
-        return ttt_tpack_rows_size(rows, cols);
+        return tiles_bytes(rows, cols) + ttt_tpack_rows_size(rows % 32, cols);
     return (rows + 15) / 16 * (64 * small_nq(cols) + 16 * sizeof(int32_t));
 }
 
@@ -278,7 +307,15 @@ static size_t tpack_size_avx512(size_t rows, size_t cols)
 static void tpack_avx512(const uint8_t *w, size_t wstride, size_t rows, size_t cols, uint8_t *packed)
 {
     if (!small_path(rows, cols)) {
-        ttt_tpack_rows(w, wstride, rows, cols, packed);
+        __m512i *tile = (__m512i *)packed;
+        for (size_t r0 = 0; r0 + 32 <= rows; r0 += 32)
+            for (size_t c0 = 0; c0 < cols; c0 += 32, tile += 16) {
+                __m512i wt[16];
+                tile32_pack(w + r0 * wstride, wstride, c0, cols, wt);
+                for (int q = 0; q < 16; q++)
+                    _mm512_store_si512(tile + q, wt[q]);
+            }
+        ttt_tpack_rows(w + rows / 32 * 32 * wstride, wstride, rows % 32, cols, packed + tiles_bytes(rows, cols));
         return;
     }
     const size_t G = (rows + 15) / 16, nq = small_nq(cols), gs = 64 * nq + 64;
@@ -366,11 +403,10 @@ AI void tgemm_dispatch(int VNNI, const uint8_t *w, size_t rows, size_t cols,
         tgemm_small(VNNI, 8, 0, w, rows, v, vstride, ntok, out, ostride, NULL, NULL, NULL);
     else if (small_path(rows, cols))
         tgemm_small(VNNI, 16, 0, w, rows, v, vstride, ntok, out, ostride, NULL, NULL, NULL);
-    else /* the plain row layout of ttt_tpack_rows */
-        tgemm_tiles(VNNI, w, (cols + 63) / 64 * 64, rows, cols, v, vstride, vsum, ntok, out, ostride);
+    else
+        tgemm_tiles(VNNI, w, rows, cols, v, vstride, vsum, ntok, out, ostride);
 }
 
-/* the weights in the plain row layout (ttt_tpack_rows): stride cols rounded up to 64 */
 static void tgemm_avx512(const uint8_t *w, size_t rows, size_t cols,
                          const int8_t *v, size_t vstride, const int32_t *vsum, size_t ntok,
                          int32_t *out, size_t ostride)
