@@ -61,8 +61,9 @@ static size_t round_up(size_t v, size_t a)
 }
 
 /* About this many int8 products per timed matrix call: 2 to 5 us on the
- * SIMD tables. A block of TTT_BLOCK tokens, as forward runs, since tiles
- * are transposed once per block; rows are cut to a multiple of PROBE_ROWS
+ * SIMD tables. A block of TTT_BLOCK tokens, as forward runs, since a tile's
+ * loads (and, in some tables, its transposition) are paid once per block;
+ * rows are cut to a multiple of PROBE_ROWS
  * (every table's tile height divides it: fewer rows would favour narrow
  * tiles), columns to PROBE_COLS (every cut between paths is below it, and
  * longer rows repeat the same 64-column steps). */
