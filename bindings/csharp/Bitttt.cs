@@ -197,7 +197,7 @@ namespace BitTTT
             }
         }
 
-        /// <summary>"scalar", "avx2", "avx512" or "avx512-vnni".</summary>
+        /// <summary>"scalar", "avx2", "avx2-vnni", "avx512" or "avx512-vnni" (one table), or the table per slot.</summary>
         public string KernelName => Native.Text(Native.ttt_get_kernel_name(h));
 
         /// <summary>ttt_state_save() into a new array of exactly ttt_state_size() bytes.</summary>

@@ -213,7 +213,7 @@ class Model {
         return st;
     }
 
-    /** "scalar", "avx2", "avx512", "avx512-vnni", "neon" or "neon-dotprod". */
+    /** "scalar", "avx2", "avx2-vnni", "avx512", "avx512-vnni", "neon" or "neon-dotprod" (one table), or the table per slot. */
     get kernelName() { return c.get_kernel_name(this._live()); }
 
     /** ttt_state_save() into a new Uint8Array of exactly ttt_state_size() bytes. */

@@ -20,10 +20,10 @@ static uint64_t xgetbv0(void)
 
 /* Both the CPU and the OS must agree: the OS has to save the wider registers
  * on context switch (XCR0), or using them corrupts other threads. */
-static unsigned detect(int *vnni)
+static unsigned detect(int *vnni, int *avxvnni)
 {
     unsigned a, b, c, d;
-    *vnni = 0;
+    *vnni = *avxvnni = 0;
     if (!__get_cpuid(1, &a, &b, &c, &d))
         return TTT_ISA_SCALAR;
     const int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, avx = (c >> 28) & 1;
@@ -38,6 +38,12 @@ static unsigned detect(int *vnni)
     const int avx2 = (b >> 5) & 1;
     if (!avx2)
         return TTT_ISA_SCALAR;
+    /* AVX-VNNI (VEX vpdpbusd, ymm state only): leaf 7 subleaf 1, EAX bit 4 */
+    if (a >= 1) {
+        unsigned a1, b1, c1, d1;
+        __cpuid_count(7, 1, a1, b1, c1, d1);
+        *avxvnni = (a1 >> 4) & 1;
+    }
     const int f = (b >> 16) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
     if (f && bw && vl && (xcr0 & 0xe6) == 0xe6) {
         *vnni = (c >> 11) & 1;
@@ -80,14 +86,14 @@ static unsigned apply_cap(unsigned isa, unsigned cap)
 
 static unsigned g_isa = TTT_ISA_SCALAR;
 #if defined(TTT_HAVE_X86)
-static int g_vnni;
+static int g_vnni, g_avxvnni;
 #endif
 static ttt_once g_once = TTT_ONCE_INIT;
 
 static void init_isa(void)
 {
 #if defined(TTT_HAVE_X86)
-    g_isa = detect(&g_vnni);
+    g_isa = detect(&g_vnni, &g_avxvnni);
 #elif defined(TTT_HAVE_AARCH64)
     g_isa = detect_aarch64();
 #endif
@@ -122,8 +128,11 @@ size_t ttt_kernels_candidates(unsigned max_isa, const ttt_kernels **out)
     size_t n = 0;
     out[n++] = &ttt_kernels_scalar;
 #if defined(TTT_HAVE_X86)
-    if (isa >= TTT_ISA_AVX2)
+    if (isa >= TTT_ISA_AVX2) {
         out[n++] = &ttt_kernels_avx2;
+        if (g_avxvnni)
+            out[n++] = &ttt_kernels_avx2vnni;
+    }
     if (isa >= TTT_ISA_AVX512) {
         out[n++] = &ttt_kernels_avx512;
         if (g_vnni)

@@ -138,6 +138,14 @@ void ttt_quantize_block_split(const ttt_kernels *k, const float *x, size_t n, si
 float ttt_dot8(const float *a, const float *b, size_t d);
 #if defined(TTT_HAVE_X86)
 extern const ttt_kernels ttt_kernels_avx2;
+/* AVX2 with AVX-VNNI's vpdpbusd ymm for the products (kernels_avx2vnni.c),
+ * all else the AVX2 table's */
+extern const ttt_kernels ttt_kernels_avx2vnni;
+void ttt_tgemm_avx2vnni(const uint8_t *w, size_t rows, size_t cols, const int8_t *v, size_t vstride,
+                        const int32_t *vsum, size_t ntok, int32_t *out, size_t ostride);
+void ttt_tgemm_residual_avx2vnni(const uint8_t *packed, size_t rows, size_t cols, const int8_t *v, size_t vstride,
+                                 const int32_t *vsum, size_t ntok, const float *x, const float *g, float *out,
+                                 size_t xstride, int32_t *acc);
 /* AVX2 chunk kernels, shared by the AVX-512 tables */
 void ttt_chunk_predict_avx2(const float *Wt, size_t d, size_t ws, const float *X, size_t xs, size_t n, float *P);
 void ttt_chunk_update_avx2(float *Wt, size_t d, size_t ws, const float *C, const float *K, size_t cs, size_t n,

@@ -907,8 +907,10 @@ int main(void)
     } tables[] = {
 #if defined(TTT_HAVE_X86)
         { &ttt_kernels_avx2, "AVX2", isa >= TTT_ISA_AVX2 },
-        { &ttt_kernels_avx512, "AVX-512", isa >= TTT_ISA_AVX512 },
         /* VNNI is not an ISA level of its own: ask the selection */
+        { &ttt_kernels_avx2vnni, "AVX-VNNI",
+          isa >= TTT_ISA_AVX2 && ttt_kernels_select(TTT_ISA_AVX2) == &ttt_kernels_avx2vnni },
+        { &ttt_kernels_avx512, "AVX-512", isa >= TTT_ISA_AVX512 },
         { &ttt_kernels_avx512vnni, "AVX-512 VNNI",
           isa >= TTT_ISA_AVX512 && ttt_kernels_select(TTT_ISA_AVX512) == &ttt_kernels_avx512vnni },
 #elif defined(TTT_HAVE_AARCH64)

@@ -232,8 +232,8 @@ TTT_API int ttt_get_config(const ttt_model *model, ttt_config *cfg);
 TTT_API int ttt_get_stats(const ttt_model *model, ttt_stats *stats);
 
 /**
- * Name of the kernels in use: one table's name ("scalar", "avx2", "avx512",
- * "avx512-vnni", "neon", "neon-dotprod") when every kernel comes from it, else the choice per slot,
+ * Name of the kernels in use: one table's name ("scalar", "avx2", "avx2-vnni",
+ * "avx512", "avx512-vnni", "neon", "neon-dotprod") when every kernel comes from it, else the choice per slot,
  * e.g. "quantize_block=avx512 tgemm=avx512-vnni tgemm_residual=avx2 ...".
  * The string is static (lives for the process); "none" for NULL.
  */

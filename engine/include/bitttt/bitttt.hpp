@@ -198,7 +198,7 @@ public:
         detail::check(ttt_get_stats(m_, &st), "ttt_get_stats");
         return st;
     }
-    /** "scalar", "avx2", "avx512", "avx512-vnni", "neon" or "neon-dotprod". */
+    /** "scalar", "avx2", "avx2-vnni", "avx512", "avx512-vnni", "neon" or "neon-dotprod" (one table), or the table per slot. */
     const char *kernel_name() const
     {
         live();

@@ -371,8 +371,8 @@ class Model(_Owned):
 
     @property
     def kernel(self):
-        """Name of the kernels in use: one table ("scalar", "avx2", "avx512",
-        "avx512-vnni"), or the table per slot ("tgemm=avx2 update_predict=avx512 ...")."""
+        """Name of the kernels in use: one table ("scalar", "avx2", "avx2-vnni",
+        "avx512", "avx512-vnni", "neon", "neon-dotprod"), or the table per slot ("tgemm=avx2 update_predict=avx512 ...")."""
         return _lib.ttt_get_kernel_name(self._handle()).decode()
 
     @property

@@ -6,6 +6,25 @@
 #define BITTTT_X86_AVX2_INLINE_H
 
 #include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* 32 bytes of 0xff then 32 of 0: loadu(tail_bytes + 32 - n) keeps n lanes */
+static const int8_t tail_bytes[64] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
+static inline __attribute__((always_inline)) __m256i byte_mask(size_t n)
+{
+    return _mm256_loadu_si256((const __m256i *)(tail_bytes + 32 - n));
+}
+
+/* int32 lane mask for the first n (< 8) lanes: for maskload/maskstore */
+static inline __attribute__((always_inline)) __m256i lane_mask(size_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 
 /* 8 rows of 8 int32 (4 bytes each) transposed in registers: the layout the
  * tgemm tiles stream from */
