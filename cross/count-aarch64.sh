@@ -50,7 +50,7 @@ count() { # isa D kernel reps
 
 echo "| kernel | D | scalar insns | neon insns | neon-dotprod insns | scalar A76 cycles | neon A76 cycles | neon-dotprod A76 cycles |"
 echo "|---|---|---|---|---|---|---|---|"
-for k in 0 1 2 3 4 5 6 7 8; do
+for k in 0 1 2 3 4 5 6 7 11; do # bench_kernels' per-token kernels (0-7) and the forward (11, K_COUNT)
     for D in 128 1024; do
         name=$(qemu-aarch64-static -L /usr/aarch64-linux-gnu "$bench" --once 1 "$D" "$k" 0 | cut -d' ' -f2-)
         row="| $name | $D"

@@ -7,6 +7,11 @@
  * what the caches do.
  *
  *   bench_kernels [D ...]      (default: 128 1024; d = D / 4)
+ *
+ * From d = TTT_CHUNK_MIN_D on, the recurrence runs the chunk kernels
+ * instead of update_predict (docs/SPEC.md, "Large d"), timed per token as
+ * forward spreads them: chunk_predict on a block of 32 tokens, chunk_update
+ * of 32 learned tokens, chunk_correct with a chunk half full (the mean).
  *   bench_kernels --once ISA D KERNEL REPS
  *       no timing: REPS calls of kernel number KERNEL (the order of the
  *       table printed; one past the last: the forward) of ISA (a ttt_isa
@@ -45,8 +50,9 @@ static float frand(void) /* uniform in [-1, 1) */
 /* Everything one kernel call needs, sized for D (row strides rounded to 64
  * bytes, as the model's buffers, since kernels may read that far). */
 typedef struct {
-    size_t D, d, Dq, dq, as;
+    size_t D, d, Dq, dq, as, ws;
     float *x, *out, *Wt, *c, *fo, *fn, *p, *f, mx[NTOK], g[NTOK];
+    float *X, *P, *C, *K; /* chunked: NTOK x ws each */
     int8_t *q, *qp;
     int32_t *acc_down, *acc_up, qsum[NTOK], qpsum[NTOK];
     uint8_t *down, *up;
@@ -82,9 +88,13 @@ static void setup(bufs *b, const ttt_kernels *k, const ttt_kernels *kup, size_t 
         b->Dq += 64;
     b->dq = (b->d + 63) / 64 * 64;
     const size_t d = b->d;
+    /* W's column stride as the model's (model.c) */
+    b->ws = (d + 15) / 16 * 16;
+    if (d >= TTT_CHUNK_MIN_D && b->ws % 1024 == 0)
+        b->ws += 16;
     b->x = zalloc(NTOK * D * sizeof(float));
     b->out = zalloc(NTOK * D * sizeof(float));
-    b->Wt = zalloc(d * d * sizeof(float));
+    b->Wt = zalloc(d * b->ws * sizeof(float));
     b->c = zalloc(d * sizeof(float));
     b->fo = zalloc(d * sizeof(float));
     b->fn = zalloc(d * sizeof(float));
@@ -96,7 +106,16 @@ static void setup(bufs *b, const ttt_kernels *k, const ttt_kernels *kup, size_t 
     b->acc_down = zalloc(NTOK * b->as * sizeof(int32_t));
     b->acc_up = zalloc(NTOK * ttt_acc_stride(D) * sizeof(int32_t));
     fill(b->x, NTOK * D, 1.0f);
-    fill(b->Wt, d * d, 0.01f);
+    fill(b->Wt, d * b->ws, 0.01f);
+    if (d >= TTT_CHUNK_MIN_D) {
+        b->X = zalloc(NTOK * b->ws * sizeof(float));
+        b->P = zalloc(NTOK * b->ws * sizeof(float));
+        b->C = zalloc(NTOK * b->ws * sizeof(float));
+        b->K = zalloc(NTOK * b->ws * sizeof(float));
+        fill(b->X, NTOK * b->ws, 0.2f);
+        fill(b->C, NTOK * b->ws, 1e-4f);
+        fill(b->K, NTOK * b->ws, 0.2f);
+    }
     fill(b->c, d, 0.01f);
     fill(b->fo, d, 0.2f);
     fill(b->fn, d, 0.2f);
@@ -120,16 +139,28 @@ static void setup(bufs *b, const ttt_kernels *k, const ttt_kernels *kup, size_t 
 static void teardown(bufs *b)
 {
     void *all[] = { b->x, b->out, b->Wt, b->c, b->fo, b->fn, b->p, b->f, b->q, b->qp,
-                    b->acc_down, b->acc_up, b->down, b->up };
+                    b->acc_down, b->acc_up, b->down, b->up, b->X, b->P, b->C, b->K };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         ttt_aligned_free(all[i]);
 }
 
-enum { K_QUANT, K_DOWN, K_NORM, K_KEY, K_UPDATE, K_ERROR, K_QUANT_P, K_UP, K_COUNT };
+enum { K_QUANT, K_DOWN, K_NORM, K_KEY, K_UPDATE, K_ERROR, K_QUANT_P, K_UP, K_CPRED, K_CUPD, K_CCORR, K_COUNT };
 static const char *const k_names[K_COUNT] = {
     "quantize_block (x)", "tgemm (Down)", "sumsq (norm)", "scale_i32 (key)",
     "update_predict (W)", "error", "quantize (p)", "tgemm_residual (Up)",
+    "chunk_predict", "chunk_update", "chunk_correct",
 };
+
+/* does forward run kernel w at state dim d? */
+static int runs_at(int w, size_t d)
+{
+    const int chunked = d >= TTT_CHUNK_MIN_D;
+    if (w == K_UPDATE)
+        return !chunked;
+    if (w >= K_CPRED)
+        return chunked;
+    return 1;
+}
 
 /* One call of kernel `which` on a block of NTOK tokens (the per-token
  * kernels NTOK times), as forward_block makes them. */
@@ -155,7 +186,7 @@ static void run_kernel(const ttt_kernels *k, bufs *b, int which)
         break;
     case K_UPDATE:
         for (size_t t = 0; t < NTOK; t++)
-            k->update_predict(b->Wt, d, d, b->c, b->fo, 1.0f, b->fn, b->p);
+            k->update_predict(b->Wt, d, b->ws, b->c, b->fo, 1.0f, b->fn, b->p);
         break;
     case K_ERROR:
         for (size_t t = 0; t < NTOK; t++)
@@ -167,6 +198,16 @@ static void run_kernel(const ttt_kernels *k, bufs *b, int which)
         break;
     case K_UP:
         k->tgemm_residual(b->up, D, d, b->qp, b->dq, b->qpsum, NTOK, b->x, b->g, b->out, D, b->acc_up);
+        break;
+    case K_CPRED:
+        k->chunk_predict(b->Wt, d, b->ws, b->X, b->ws, NTOK, b->P);
+        break;
+    case K_CUPD:
+        k->chunk_update(b->Wt, d, b->ws, b->C, b->K, b->ws, TTT_CHUNK, 1.0f);
+        break;
+    case K_CCORR:
+        for (size_t t = 0; t < NTOK; t++)
+            k->chunk_correct(b->P + t * b->ws, d, b->C, b->K, b->ws, TTT_CHUNK / 2, b->X + t * b->ws, 1.0f);
         break;
     }
     g_sink = s;
@@ -230,6 +271,9 @@ static int bench(size_t D)
         ttt_model *m = model_for(D, tab[i], i == nt);
         ns[i][K_COUNT] = m ? best_ns(tab[i], &b, 0, m, reps) : 0.0;
         for (int w = 0; w < K_COUNT; w++) {
+            ns[i][w] = 0.0;
+            if (!runs_at(w, D / 4))
+                continue;
             for (int r = 0; r < 3; r++) /* warm the caches and the branch predictors */
                 run_kernel(tab[i], &b, w);
             ns[i][w] = best_ns(tab[i], &b, w, NULL, reps);
@@ -242,6 +286,8 @@ static int bench(size_t D)
         printf(" %12s", tab[i]->name);
     printf(" %12s\n", "AUTO");
     for (int w = 0; w <= K_COUNT; w++) {
+        if (w < K_COUNT && !runs_at(w, D / 4))
+            continue;
         printf("  %-22s", w == K_COUNT ? "forward" : k_names[w]);
         for (size_t i = 0; i <= nt; i++) {
             if (ns[i][w] > 0.0)
@@ -275,7 +321,7 @@ int main(int argc, char **argv)
         cfg.max_isa = isa;
         cfg.dispatch = TTT_DISPATCH_ISA; /* the table whole, as counted */
         ttt_model *m = NULL;
-        if (D < 4 || D % 4 || D / 4 >= TTT_CHUNK_MIN_D || w < 0 || w > K_COUNT ||
+        if (D < 4 || D % 4 || w < 0 || w > K_COUNT || (w < K_COUNT && !runs_at(w, D / 4)) ||
             ttt_create_ex(&cfg, &m) != TTT_OK)
             return 2;
         const ttt_kernels *k = ttt_kernels_select(isa);
@@ -299,11 +345,8 @@ int main(int argc, char **argv)
         for (int i = 1; i < argc && nd < 16; i++) {
             char *end;
             const unsigned long v = strtoul(argv[i], &end, 10);
-            /* from d = TTT_CHUNK_MIN_D on the recurrence runs on the chunk
-             * kernels, which this table does not break down */
-            if (*end || v < 4 || v % 4 || v / 4 >= TTT_CHUNK_MIN_D) {
-                fprintf(stderr, "usage: %s [D ...]  (D a multiple of 4, 4 to %d)\n", argv[0],
-                        4 * TTT_CHUNK_MIN_D - 4);
+            if (*end || v < 4 || v % 4 || v > 16384) {
+                fprintf(stderr, "usage: %s [D ...]  (D a multiple of 4, 4 to 16384)\n", argv[0]);
                 return 2;
             }
             dims[nd++] = v;
