@@ -88,8 +88,8 @@ static int32_t quantize_avx512(const float *x, size_t n, float scale, int8_t *q)
 /* ---- tgemm ---- */
 
 /*
- * Tiles of 16 rows, as kernels_avx2.c's tiles of 8: 16 rows x 64 columns
- * are transposed once into 16 zmm registers (register q: each row's 4
+ * Tiles of 16 rows, as the AVX2 tables' tiles of 8 (x86/tgemm_avx2.h):
+ * 16 rows x 64 columns are transposed once into 16 zmm registers (register q: each row's 4
  * weights at columns 4q..4q+3) and used by every token of the block, whose
  * 4 values at those columns are broadcast to every dword. vpdpbusd then
  * adds all 4 products of a row into its own int32 lane: 16 row sums in
@@ -100,7 +100,9 @@ static int32_t quantize_avx512(const float *x, size_t n, float scale, int8_t *q)
  * rows repeat the last one and are not stored. (Measured against blocks of
  * 2 tokens x 4 rows, dot products along rows with one horizontal reduction
  * per block, the kernel this replaced: these tiles won at every shape,
- * 1.2x at D = 1024 and 2x at D = 128, bench_kernels.)
+ * 1.2x at D = 1024 and 2x at D = 128, bench_kernels.) Whole groups of 32
+ * rows now go in 32 x 32 tiles, pre-transposed at packing (below); these
+ * 16 x 64 tiles serve the rows left over.
  */
 AI __m512i bcast4(const int8_t *p)
 {
@@ -169,7 +171,8 @@ AI void tile32_pack(const uint8_t *w, size_t wstride, size_t c0, size_t cols, __
 /* the sums of two 16 x 32 tiles (wt[0..7] rows 0-15, wt[8..15] rows 16-31)
  * for the token values at v: each broadcast feeds both tiles, half a load
  * per product instead of one (the loads, not vpdpbusd, bound tiles of 16
- * rows x 64 columns at large D) */
+ * rows x 64 columns at large D). Without VNNI an int16 lane sums 16
+ * products |w v| <= 254: at most 4064. */
 AI void tile32_dot(int VNNI, const __m512i wt[16], const int8_t *v, __m512i *s0, __m512i *s1)
 {
     __m512i a0 = _mm512_setzero_si512(), b0 = a0, a1 = a0, b1 = a0;
