@@ -20,6 +20,13 @@ AI __mmask16 mask16(size_t n) /* n < 16 */
     return (__mmask16)((1u << n) - 1u);
 }
 
+/* the opmask of the last of the vectors that hold n lanes: every lane when
+ * n is a multiple of 16 */
+AI __mmask16 last_mask(size_t n)
+{
+    return n % 16 ? mask16(n % 16) : (__mmask16)0xffff;
+}
+
 AI uint32_t absmax_body(const float *x, size_t n)
 {
     const __m512i abs = _mm512_set1_epi32(0x7fffffff);
@@ -345,8 +352,8 @@ AI void tgemm_small(int VNNI, int NQ, int RES, const uint8_t *packed, size_t row
                     size_t vstride, size_t ntok, int32_t *out, size_t ostride, const float *x, const float *gs,
                     float *fout)
 {
-    const size_t G = (rows + 15) / 16, nlast = rows - 16 * (G - 1), gsz = 64 * (size_t)NQ + 64;
-    const __mmask16 mlast = nlast == 16 ? (__mmask16)0xffff : mask16(nlast);
+    const size_t G = (rows + 15) / 16, gsz = 64 * (size_t)NQ + 64;
+    const __mmask16 mlast = last_mask(rows);
     for (size_t t = 0; t < ntok; t++) {
         int32_t *o = RES ? NULL : out + t * ostride;
         const float *xt = RES ? x + t * ostride : NULL;
@@ -534,13 +541,13 @@ AI void up_all(int UP, int DK, int PR, float *Wt, size_t d, size_t ws, const flo
         up_chunk(4, 0, UP, DK, PR, Wt + i, ws, d, 0, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
     if (i == d)
         return;
-    const size_t nv = (d - i + 15) / 16, nlast = d - i - 16 * (nv - 1);
-    const __mmask16 m = nlast < 16 ? mask16(nlast) : (__mmask16)0xffff;
+    const size_t nv = (d - i + 15) / 16;
+    const __mmask16 m = last_mask(d - i);
     float *w = Wt + i;
     const float *ci = UP ? c + i : NULL;
     float *pi = PR ? p + i : NULL;
 #define UP_REST(NV)                                                                     \
-    if (nlast == 16)                                                                    \
+    if (m == 0xffff)                                                                    \
         up_chunk(NV, 0, UP, DK, PR, w, ws, d, m, ci, fo, decay, fn, pi);                \
     else                                                                                \
         up_chunk(NV, 1, UP, DK, PR, w, ws, d, m, ci, fo, decay, fn, pi);                \
@@ -692,10 +699,10 @@ static void chunk_predict_avx512(const float *Wt, size_t d, size_t ws, const flo
 {
     if (n == 0)
         return;
-    /* the rows past the last 64: nv vectors, the last one masked to nlast rows */
-    const size_t rest = d % 64, nv = (rest + 15) / 16, nlast = rest - 16 * (nv ? nv - 1 : 0);
-    const __mmask16 m = nlast < 16 ? mask16(nlast) : (__mmask16)0xffff;
-    const int mk = nlast < 16;
+    /* the rows past the last 64: nv vectors, the last one masked by m */
+    const size_t nv = (d % 64 + 15) / 16;
+    const __mmask16 m = last_mask(d);
+    const int mk = m != 0xffff;
     for (size_t j0 = 0; j0 < d; j0 += CP512_JB) {
         const size_t j1 = d - j0 < CP512_JB ? d : j0 + CP512_JB;
         size_t i = 0;
@@ -770,10 +777,10 @@ AI void cu512_all(int DK, float *Wt, size_t d, size_t ws, const float *C, const 
     size_t i = 0;
     for (; i + 64 <= d; i += 64)
         cu512_band(4, 0, DK, Wt, d, ws, i, 0, C, K, cs, n, dv);
-    const size_t rest = d - i, nv = (rest + 15) / 16, nlast = rest - 16 * (nv ? nv - 1 : 0);
-    const __mmask16 m = nlast < 16 ? mask16(nlast) : (__mmask16)0xffff;
+    const size_t nv = (d - i + 15) / 16;
+    const __mmask16 m = last_mask(d);
 #define CU_REST(NV)                                                   \
-    if (nlast < 16)                                                   \
+    if (m != 0xffff)                                                  \
         cu512_band(NV, 1, DK, Wt, d, ws, i, m, C, K, cs, n, dv);      \
     else                                                              \
         cu512_band(NV, 0, DK, Wt, d, ws, i, m, C, K, cs, n, dv);      \
