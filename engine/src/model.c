@@ -195,12 +195,7 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
     m->qs = m->Dq % 2048 ? m->Dq : m->Dq + TTT_ALIGN;
     m->as = m->nd * sizeof(int32_t) % 2048 ? m->nd : m->nd + TTT_ALIGN / sizeof(int32_t);
     m->dq = round_up(d, TTT_ALIGN);
-    m->ws = round_up(d, TTT_ALIGN / sizeof(float));
-    /* the chunk kernels walk rows a tile at a time across columns: a column
-     * stride one cache line past a multiple of 4 KiB spreads the columns
-     * over the L1 and L2 sets instead of piling them into one */
-    if (d >= TTT_CHUNK_MIN_D && m->ws % 1024 == 0)
-        m->ws += TTT_ALIGN / sizeof(float);
+    m->ws = ttt_w_stride(d);
     m->k = ttt_kernels_dispatch(cfg->max_isa, cfg->dispatch == TTT_DISPATCH_MEASURE, D, d, m->nd, &m->kup);
 
     int err;

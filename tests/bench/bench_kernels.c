@@ -88,10 +88,7 @@ static void setup(bufs *b, const ttt_kernels *k, const ttt_kernels *kup, size_t 
         b->Dq += 64;
     b->dq = (b->d + 63) / 64 * 64;
     const size_t d = b->d;
-    /* W's column stride as the model's (model.c) */
-    b->ws = (d + 15) / 16 * 16;
-    if (d >= TTT_CHUNK_MIN_D && b->ws % 1024 == 0)
-        b->ws += 16;
+    b->ws = ttt_w_stride(d);
     b->x = zalloc(NTOK * D * sizeof(float));
     b->out = zalloc(NTOK * D * sizeof(float));
     b->Wt = zalloc(d * b->ws * sizeof(float));
