@@ -504,14 +504,14 @@ static int check_update_predict(const ttt_kernels *k, int *same_update, int *sam
 
 /*
  * chunk_predict, chunk_update and chunk_correct against the scalar ones, bit
- * for bit, for d around every vector and tile width, every chunk fill and
- * every decay. NaN in the padding of W, X, C and K poisons any read of it;
- * padding must never be written.
+ * for bit, for d around every vector and tile width, every chunk fill (and
+ * n past 64: chunk_correct's pieces) and every decay. NaN in the padding of
+ * W, X, C and K poisons any read of it; padding must never be written.
  */
 static int check_chunk(const ttt_kernels *k, int which)
 {
     static const size_t ds[] = { 1, 7, 8, 9, 15, 16, 17, 31, 33, 47, 64, 65, 100, 130, 515 };
-    static const size_t ns[] = { 0, 1, 2, 5, 6, 7, 13, 32 };
+    static const size_t ns[] = { 0, 1, 2, 5, 6, 7, 13, 15, 16, 17, 31, 32, 70 };
     int ok = 1;
     for (size_t a = 0; a < sizeof ds / sizeof ds[0] && ok; a++) {
         for (size_t b = 0; b < sizeof ns / sizeof ns[0] && ok; b++) {
