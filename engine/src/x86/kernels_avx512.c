@@ -664,8 +664,8 @@ static void tgemm_residual_avx512vnni(const uint8_t *packed, size_t rows, size_t
  * columns, 8 KiB) stays in L1 while every token group of the chunk reads it */
 #define CP512_JB 32
 
-AI void cp512_tile(int NV, int NT, int MK, const float *Wt, size_t ws, size_t i, size_t j0, size_t j1,
-                   __mmask16 m, const float *X, size_t xs, float *P)
+AI void cp512_tile(int NV, int NT, int MK, int PF, const float *Wt, size_t ws, size_t i, size_t j0, size_t j1,
+                   __mmask16 m, const float *X, size_t xs, float *P, const float *next)
 {
     __m512 acc[4][6];
     for (int k = 0; k < NV; k++)
@@ -673,6 +673,8 @@ AI void cp512_tile(int NV, int NT, int MK, const float *Wt, size_t ws, size_t i,
             acc[k][t] = j0 ? ld16(MK && k == NV - 1, m, P + t * xs + i + 16 * k) : _mm512_setzero_ps();
     for (size_t j = j0; j < j1; j++) {
         const float *col = Wt + j * ws + i;
+        if (PF)
+            _mm_prefetch((const char *)(next + (j - j0) * ws + 16 * (PF - 1)), _MM_HINT_T0);
         __m512 w[4];
         for (int k = 0; k < NV; k++)
             w[k] = ld16(MK && k == NV - 1, m, col + 16 * k);
@@ -687,18 +689,28 @@ AI void cp512_tile(int NV, int NT, int MK, const float *Wt, size_t ws, size_t i,
             st16(MK && k == NV - 1, m, P + t * xs + i + 16 * k, acc[k][t]);
 }
 
+/* The token groups read the tile from L1 but the first, which brings it in
+ * from L2 or L3: the first four groups prefetch the next tile (next: its
+ * first column), one of its four lines a column each. */
 AI void cp512_rows(int NV, int MK, const float *Wt, size_t ws, size_t i, size_t j0, size_t j1, __mmask16 m,
-                   const float *X, size_t xs, size_t n, float *P)
+                   const float *X, size_t xs, size_t n, float *P, const float *next)
 {
     size_t t = 0;
+    if (n >= 24) {
+        cp512_tile(NV, 6, MK, 1, Wt, ws, i, j0, j1, m, X, xs, P, next);
+        cp512_tile(NV, 6, MK, 2, Wt, ws, i, j0, j1, m, X + 6 * xs, xs, P + 6 * xs, next);
+        cp512_tile(NV, 6, MK, 3, Wt, ws, i, j0, j1, m, X + 12 * xs, xs, P + 12 * xs, next);
+        cp512_tile(NV, 6, MK, 4, Wt, ws, i, j0, j1, m, X + 18 * xs, xs, P + 18 * xs, next);
+        t = 24;
+    }
     for (; t + 6 <= n; t += 6)
-        cp512_tile(NV, 6, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs);
+        cp512_tile(NV, 6, MK, 0, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs, NULL);
     switch (n - t) {
-    case 5: cp512_tile(NV, 5, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
-    case 4: cp512_tile(NV, 4, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
-    case 3: cp512_tile(NV, 3, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
-    case 2: cp512_tile(NV, 2, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
-    case 1: cp512_tile(NV, 1, MK, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs); break;
+    case 5: cp512_tile(NV, 5, MK, 0, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs, NULL); break;
+    case 4: cp512_tile(NV, 4, MK, 0, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs, NULL); break;
+    case 3: cp512_tile(NV, 3, MK, 0, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs, NULL); break;
+    case 2: cp512_tile(NV, 2, MK, 0, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs, NULL); break;
+    case 1: cp512_tile(NV, 1, MK, 0, Wt, ws, i, j0, j1, m, X + t * xs, xs, P + t * xs, NULL); break;
     default: break;
     }
 }
@@ -714,14 +726,16 @@ static void chunk_predict_avx512(const float *Wt, size_t d, size_t ws, const flo
     const int mk = m != 0xffff;
     for (size_t j0 = 0; j0 < d; j0 += CP512_JB) {
         const size_t j1 = d - j0 < CP512_JB ? d : j0 + CP512_JB;
+        /* after the last tile of rows: the next block's first */
+        const float *nb = Wt + j1 * ws;
         size_t i = 0;
         for (; i + 64 <= d; i += 64)
-            cp512_rows(4, 0, Wt, ws, i, j0, j1, m, X, xs, n, P);
+            cp512_rows(4, 0, Wt, ws, i, j0, j1, m, X, xs, n, P, i + 64 < d ? Wt + j0 * ws + i + 64 : nb);
 #define CP_REST(NV)                                                  \
     if (mk)                                                          \
-        cp512_rows(NV, 1, Wt, ws, i, j0, j1, m, X, xs, n, P);        \
+        cp512_rows(NV, 1, Wt, ws, i, j0, j1, m, X, xs, n, P, nb);    \
     else                                                             \
-        cp512_rows(NV, 0, Wt, ws, i, j0, j1, m, X, xs, n, P);        \
+        cp512_rows(NV, 0, Wt, ws, i, j0, j1, m, X, xs, n, P, nb);    \
     break;
         switch (nv) {
         case 1: CP_REST(1)
