@@ -453,15 +453,17 @@ AI void st16(int MK, __mmask16 m, float *x, __m512 v)
         _mm512_storeu_ps(x, v);
 }
 
-/* NV vectors of 16 rows (NV <= 4); with MK the last holds the rows of m */
-AI void up_chunk(int NV, int MK, int UP, int DK, int PR, float *Wt, size_t ws, size_t d, __mmask16 m,
+/* NV vectors of 16 rows (NV <= 16); with MK the last holds the rows of m.
+ * With CM, c is read from L1 each column instead of held in registers
+ * (x - c a rounds as x + (-c) a). */
+AI void up_chunk(int NV, int MK, int CM, int UP, int DK, int PR, float *Wt, size_t ws, size_t d, __mmask16 m,
                  const float *c, const float *fo, float decay, const float *fn, float *p)
 {
     const __m512 dv = _mm512_set1_ps(decay);
-    __m512 cv[4], acc[4];
+    __m512 cv[16], acc[16];
     for (int k = 0; k < NV; k++) {
         /* -c: W + (-c) a equals W - c a exactly (see kernels_avx2.c) */
-        if (UP)
+        if (UP && !CM)
             cv[k] = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(ld16(MK && k == NV - 1, m, c + 16 * k)),
                                                          _mm512_set1_epi32(INT32_MIN)));
         acc[k] = _mm512_setzero_ps();
@@ -476,7 +478,10 @@ AI void up_chunk(int NV, int MK, int UP, int DK, int PR, float *Wt, size_t ws, s
             if (UP) {
                 if (DK)
                     x = _mm512_mul_ps(x, dv);
-                x = _mm512_add_ps(x, _mm512_mul_ps(cv[k], a));
+                if (CM)
+                    x = _mm512_sub_ps(x, _mm512_mul_ps(ld16(mk, m, c + 16 * k), a));
+                else
+                    x = _mm512_add_ps(x, _mm512_mul_ps(cv[k], a));
                 st16(mk, m, col + 16 * k, x);
             }
             if (PR)
@@ -541,9 +546,19 @@ AI void up_all(int UP, int DK, int PR, float *Wt, size_t d, size_t ws, const flo
         up_stream(UP, DK, PR, Wt, d, ws, c, fo, decay, fn, p);
         return;
     }
+    /* Bands of rows, each through every column, as wide as the registers
+     * allow: the band's sums and (up to 128 rows) its c. A column's piece
+     * is then one run of up to 1 KiB, and at d = 256 one band reads W in
+     * memory order, which L2 streams at its full rate (measured: the
+     * forward 1.14x faster at D = 1024, 1.07x at 512, than with bands of
+     * 64 rows). */
     size_t i = 0;
-    for (; i + 64 <= d; i += 64)
-        up_chunk(4, 0, UP, DK, PR, Wt + i, ws, d, 0, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
+    for (; i + 256 <= d; i += 256)
+        up_chunk(16, 0, 1, UP, DK, PR, Wt + i, ws, d, 0, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
+    if (d - i > 128) {
+        up_chunk(8, 0, 0, UP, DK, PR, Wt + i, ws, d, 0, UP ? c + i : NULL, fo, decay, fn, PR ? p + i : NULL);
+        i += 128;
+    }
     if (i == d)
         return;
     const size_t nv = (d - i + 15) / 16;
@@ -553,15 +568,19 @@ AI void up_all(int UP, int DK, int PR, float *Wt, size_t d, size_t ws, const flo
     float *pi = PR ? p + i : NULL;
 #define UP_REST(NV)                                                                     \
     if (m == 0xffff)                                                                    \
-        up_chunk(NV, 0, UP, DK, PR, w, ws, d, m, ci, fo, decay, fn, pi);                \
+        up_chunk(NV, 0, 0, UP, DK, PR, w, ws, d, m, ci, fo, decay, fn, pi);             \
     else                                                                                \
-        up_chunk(NV, 1, UP, DK, PR, w, ws, d, m, ci, fo, decay, fn, pi);                \
+        up_chunk(NV, 1, 0, UP, DK, PR, w, ws, d, m, ci, fo, decay, fn, pi);             \
     break;
     switch (nv) {
     case 1: UP_REST(1)
     case 2: UP_REST(2)
     case 3: UP_REST(3)
-    default: UP_REST(4)
+    case 4: UP_REST(4)
+    case 5: UP_REST(5)
+    case 6: UP_REST(6)
+    case 7: UP_REST(7)
+    default: UP_REST(8)
     }
 #undef UP_REST
 }
