@@ -8,7 +8,10 @@
  * costs 2*D*d int8 MACs (Down and Up) and 2*d*d fp32 FMAs (update and
  * prediction), so at best it takes 2Dd / peak_mac + 2d^2 / peak_fma seconds.
  * The peaks come from microbenchmarks that run the kernels' own inner-loop
- * instructions (maddubs + add, vpdpbusd, fma) on independent chains.
+ * instructions (maddubs + add, vpdpbusd, fma) on independent chains. A
+ * second bound adds what the roofline leaves out, W's reads (all of W per
+ * token below d = 512, twice per 32 tokens from 512 on) at the measured
+ * read bandwidth of a buffer of W's size: max(fp32 work, W's reads).
  *
  * Each D runs every forced table (cfg.max_isa, cfg.dispatch = ISA: one
  * table whole), then AUTO (the default: kernels chosen per slot by
@@ -177,6 +180,93 @@ static double rate(double (*fn)(long))
     return best;
 }
 
+/* ---- the bandwidth W's traffic gets ---- */
+
+static unsigned char *g_buf;
+static size_t g_buf_bytes;
+
+/* reads g_buf whole, `iters` times, into 8 independent sums; bytes read.
+ * The loop's shape matters: with a byte index beside the pointer the same
+ * loads read L2 at 117 GB/s instead of 170 on Zen 5 (the rate that
+ * update_predict's reads reach). */
+#if HAVE_X86
+__attribute__((target("avx2"))) static double read_avx2(long iters)
+{
+    __m256i a[8];
+    for (int k = 0; k < 8; k++)
+        a[k] = _mm256_setzero_si256();
+    for (long i = 0; i < iters; i++) {
+        const unsigned char *b = g_buf;
+        __asm__ volatile("" : "+r"(b)); /* every pass loads again */
+        for (const unsigned char *e = b + g_buf_bytes; b < e; b += 256)
+            for (int k = 0; k < 8; k++)
+                a[k] = _mm256_add_epi64(a[k], _mm256_load_si256((const __m256i *)(b + 32 * k)));
+    }
+    for (int k = 1; k < 8; k++)
+        a[0] = _mm256_add_epi64(a[0], a[k]);
+    g_sink += _mm256_extract_epi64(a[0], 0);
+    return (double)iters * (double)g_buf_bytes;
+}
+
+__attribute__((target("avx512f"))) static double read_avx512(long iters)
+{
+    __m512i a[8];
+    for (int k = 0; k < 8; k++)
+        a[k] = _mm512_setzero_si512();
+    for (long i = 0; i < iters; i++) {
+        const unsigned char *b = g_buf;
+        __asm__ volatile("" : "+r"(b));
+        for (const unsigned char *e = b + g_buf_bytes; b < e; b += 512)
+            for (int k = 0; k < 8; k++)
+                a[k] = _mm512_add_epi64(a[k], _mm512_load_si512(b + 64 * k));
+    }
+    for (int k = 1; k < 8; k++)
+        a[0] = _mm512_add_epi64(a[0], a[k]);
+    g_sink += _mm_cvtsi128_si64(_mm512_castsi512_si128(a[0]));
+    return (double)iters * (double)g_buf_bytes;
+}
+#endif
+
+static double read_c(long iters)
+{
+    uint64_t a[8] = { 0 };
+    for (long i = 0; i < iters; i++) {
+        const unsigned char *b = g_buf;
+        __asm__ volatile("" : "+r"(b));
+        for (size_t j = 0; j < g_buf_bytes; j += 64)
+            for (int k = 0; k < 8; k++) {
+                uint64_t v;
+                memcpy(&v, b + j + 8 * k, sizeof v);
+                a[k] += v;
+            }
+    }
+    g_sink += (int64_t)(a[0] ^ a[7]);
+    return (double)iters * (double)g_buf_bytes;
+}
+
+/* bytes per second read from a buffer of `bytes` (a multiple of 512):
+ * from L1, L2 or L3 as its size puts it; 0 when out of memory */
+static double read_rate(ttt_isa isa, size_t bytes)
+{
+    unsigned char *mem = malloc(bytes + 64);
+    if (!mem)
+        return 0.0;
+    g_buf = mem + (64 - (uintptr_t)mem % 64);
+    g_buf_bytes = bytes;
+    memset(g_buf, 1, bytes);
+    double r = 0.0;
+#if HAVE_X86
+    if (isa >= TTT_ISA_AVX512)
+        r = rate(read_avx512);
+    else if (isa >= TTT_ISA_AVX2)
+        r = rate(read_avx2);
+#endif
+    if (r == 0.0)
+        r = rate(read_c);
+    free(mem);
+    return r;
+}
+
 /* ---- engine timing ---- */
 
 static int cmp_double(const void *a, const void *b)
@@ -323,7 +413,7 @@ int main(int argc, char **argv)
 
     printf("%-12s %6s %6s %14s %10s %14s %14s %9s %9s\n", "kernels", "D", "d", "tokens/s", "ns/token", "best tok/s",
            "roofline tok/s", "roofline", "/ forced");
-    double auto128 = -1.0, frac_auto[16] = { 0 }, vs_forced[16] = { 0 };
+    double auto128 = -1.0, frac_auto[16] = { 0 }, vs_forced[16] = { 0 }, auto_tps[16] = { 0 };
     const char *mix[16] = { NULL };
     for (size_t i = 0; i < nD; i++) {
         const size_t D = Ds[i], d = D / 4;
@@ -351,6 +441,7 @@ int main(int argc, char **argv)
                 printf("%-12s %6zu %6zu %14.0f %10.1f %14.0f %14.0f %8.1f%% %9.3f\n", "AUTO", D, d, tps, 1e9 / tps,
                        best_tps, roof, 100.0 * tps / roof, vs_forced[i]);
                 frac_auto[i] = tps / roof;
+                auto_tps[i] = tps;
                 mix[i] = kname;
                 if (D == 128)
                     auto128 = tps;
@@ -363,6 +454,22 @@ int main(int argc, char **argv)
     printf("\nAUTO's kernels (ttt_get_kernel_name):\n");
     for (size_t i = 0; i < nD; i++)
         printf("  D=%-5zu %s\n", Ds[i], mix[i]);
+
+    /* The roofline above counts operations only. The SPEC's order also
+     * reads all of W per token below d = 512 (from 512 on, twice per chunk
+     * of 32), and where W leaves L1 that read has a bound of its own. */
+    printf("\nW's reads (docs/SPEC.md order) at the read bandwidth of a buffer of W's size:\n");
+    printf("%6s %6s %9s %14s %10s %14s %10s\n", "D", "d", "W KiB", "read/tok KiB", "GB/s", "bound tok/s",
+           "AUTO / it");
+    for (size_t i = 0; i < nD; i++) {
+        const size_t D = Ds[i], d = D / 4, wbytes = d * d * sizeof(float);
+        const double wread = d >= 512 ? 2.0 * (double)wbytes / 32.0 : (double)wbytes;
+        const double bw = read_rate(best, (wbytes + 511) / 512 * 512);
+        const double t_fp = 2.0 * (double)d * (double)d / peak_fma, t_w = bw > 0 ? wread / bw : 0.0;
+        const double bound = 1.0 / (2.0 * (double)D * (double)d / peak_mac + (t_w > t_fp ? t_w : t_fp));
+        printf("%6zu %6zu %9.0f %14.1f %10.1f %14.0f %9.1f%%\n", D, d, wbytes / 1024.0, wread / 1024.0, bw * 1e-9,
+               bound, 100.0 * auto_tps[i] / bound);
+    }
     if (!check)
         return 0;
     printf("\n");
