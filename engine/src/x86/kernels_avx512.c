@@ -676,7 +676,9 @@ static void tgemm_residual_avx512vnni(const uint8_t *packed, size_t rows, size_t
 /*
  * ---- the chunk kernels (SPEC "Large d"): kernels_avx2.c's, 16 rows a
  * vector. Each sum runs across rows, so the width changes no result.
- * chunk_correct stays AVX2's: its dot products keep error's eight sums.
+ * chunk_correct stays AVX2's: its dot products keep error's eight sums,
+ * and reading the open chunk from L2 bounds it (an AVX-512 one, two dots a
+ * vector, measured no faster: docs/PERFORMANCE.md).
  */
 
 /* columns per block of chunk_predict: a tile's piece of W (64 rows x 64
