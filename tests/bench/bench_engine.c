@@ -259,6 +259,7 @@ static double read_rate(ttt_isa isa, size_t bytes)
     g_buf_bytes = bytes;
     memset(g_buf, 1, bytes);
     double r = 0.0;
+    (void)isa; /* without x86 there is only the C loop */
 #if HAVE_X86
     if (isa >= TTT_ISA_AVX512)
         r = rate(read_avx512);
@@ -381,6 +382,7 @@ static const char *peaks(ttt_isa best, double *mac, double *fma)
 {
     double m = 0.0, f = 0.0;
     const char *how = "scalar C";
+    (void)best;
 #if HAVE_X86
     if (best >= TTT_ISA_AVX512) {
         f = rate(fma_avx512);
