@@ -22,7 +22,7 @@ typedef void (*fnptr)(void);
 typedef struct probe probe;
 typedef struct slot {
     const char *name;
-    size_t field[5];
+    size_t field[6];
     size_t nfield;
     void (*prepare)(probe *pr, const ttt_kernels *k, size_t ci);
     void (*run)(probe *pr, const ttt_kernels *k, size_t ci);
@@ -109,6 +109,10 @@ static void run_tgemm_residual(probe *pr, const ttt_kernels *k, size_t ci)
                       pr->small ? 1 : pr->mtok, pr->x, pr->g, pr->y, pr->mrows, pr->acc);
 }
 
+/* Tokens of the timed recurrence: learn_run keeps a band of W in L1 for a
+ * whole block, which one or two tokens would not show */
+#define PROBE_RUN 8
+
 /* The token-by-token recurrence as forward runs it: the key from the
  * Down sums, the fused update and prediction, the error, the quantised
  * prediction. Its kernels pass vectors to one another every token, and the
@@ -120,16 +124,32 @@ static void run_tgemm_residual(probe *pr, const ttt_kernels *k, size_t ci)
  * from subnormals. */
 static void run_recurrence(probe *pr, const ttt_kernels *k, size_t ci)
 {
-    const size_t d = pr->small ? (pr->d + 3) / 4 : pr->d;
-    float *f = pr->x, *f2 = pr->x + pr->ws, *c = pr->y, *p = pr->z, *tg = pr->z + pr->ws;
+    const size_t d = pr->small ? (pr->d + 3) / 4 : pr->d, ws = pr->ws, nt = pr->small ? 1 : PROBE_RUN;
+    float *c = pr->y, *tg = pr->z + PROBE_RUN * ws;
     uint32_t pmax;
     (void)ci;
-    for (int t = 0; t < 2; t++) {
+    if (k->learn_run) { /* as forward runs it: the keys, one run, each token's error */
+        const float *x[PROBE_RUN], *t[PROBE_RUN];
+        float r[PROBE_RUN];
+        for (size_t u = 0; u < nt; u++) {
+            (void)k->sumsq(pr->acc, d);
+            k->scale_i32(pr->acc, d, 1e-4f, pr->x + (u + 1) * ws);
+            x[u] = pr->x + (u + 1) * ws, t[u] = tg, r[u] = 0.01f;
+        }
+        k->learn_run(pr->w, d, ws, c, pr->x, 1.0f, x, t, r, nt, pr->z, ws, c);
+        for (size_t u = 0; u < nt; u++) {
+            k->error(pr->z + u * ws, tg, d, 0.01f, pr->y + ws, &pmax);
+            (void)k->quantize(pr->z + u * ws, d, 1.0f, pr->q);
+        }
+        return;
+    }
+    for (size_t u = 0; u < nt; u++) {
+        float *f = pr->x + (u % 2) * ws, *fo = pr->x + (1 - u % 2) * ws;
         (void)k->sumsq(pr->acc, d);
-        k->scale_i32(pr->acc, d, 1e-4f, t ? f2 : f);
-        k->update_predict(pr->w, d, pr->ws, c, t ? f : f2, 1.0f, t ? f2 : f, p);
-        k->error(p, tg, d, 0.01f, c, &pmax);
-        (void)k->quantize(p, d, 1.0f, pr->q);
+        k->scale_i32(pr->acc, d, 1e-4f, f);
+        k->update_predict(pr->w, d, ws, c, fo, 1.0f, f, pr->z);
+        k->error(pr->z, tg, d, 0.01f, c, &pmax);
+        (void)k->quantize(pr->z, d, 1.0f, pr->q);
     }
 }
 
@@ -149,8 +169,8 @@ static const slot g_slots[S_COUNT] = {
     { "quantize_block", { F(quantize_block), F(absmax_bits) }, 2, NULL, run_quantize },
     { "tgemm", { F(tgemm), F(tpack_size), F(tpack) }, 3, prepare_matrix, run_tgemm },
     { "tgemm_residual", { F(tgemm_residual), F(residual) }, 2, prepare_matrix, run_tgemm_residual },
-    { "update_predict", { F(update_predict), F(error), F(scale_i32), F(sumsq), F(quantize) }, 5, NULL,
-      run_recurrence },
+    { "update_predict", { F(update_predict), F(learn_run), F(error), F(scale_i32), F(sumsq), F(quantize) }, 6,
+      NULL, run_recurrence },
     { "chunk", { F(chunk_predict), F(chunk_update), F(chunk_correct) }, 3, NULL, run_chunk },
 };
 #undef F
@@ -280,7 +300,7 @@ static int probe_alloc(probe *pr, size_t D, size_t d, size_t nd)
     pr->qtok = max2(8192 / D, 1);
     if (pr->qtok > TTT_BLOCK)
         pr->qtok = TTT_BLOCK;
-    pr->ws = round_up(d, 16);
+    pr->ws = d < TTT_CHUNK_MIN_D ? ttt_w_stride(d) : round_up(d, 16);
     pr->cd = d < 128 ? d : 128;
     pr->cn = 8;
     /* the two matrices as probe_set_matrix will cut them */
@@ -292,7 +312,8 @@ static int probe_alloc(probe *pr, size_t D, size_t d, size_t nd)
      * vectors, or the chunk's rows; W: d columns (token by token, d < 512),
      * or the chunk's */
     const size_t cs = round_up(pr->cd, 16);
-    const size_t nf = max2(max2(pr->qn * pr->qtok, mr * TTT_BLOCK), 2 * pr->ws + 2 * pr->cn * cs);
+    const size_t nf = max2(max2(pr->qn * pr->qtok, mr * TTT_BLOCK),
+                           max2(2 * pr->ws + 2 * pr->cn * cs, (PROBE_RUN + 2) * pr->ws));
     const size_t nw = d >= TTT_CHUNK_MIN_D ? pr->cd * cs : pr->ws * d;
     const size_t nq = max2(pr->qtok * round_up(pr->qn, TTT_ALIGN), TTT_BLOCK * round_up(max2(c1, c2), TTT_ALIGN));
     const size_t nacc = max2(TTT_BLOCK * ttt_acc_stride(mr), d);
@@ -395,6 +416,16 @@ static void compose(entry *e, const ttt_kernels *const *cand, size_t n, int mode
             probe_set_matrix(&pr, e->D, e->d);
         pick[s] = race(&pr, &g_slots[s], cand, n);
     }
+    /* learn_run or token by token (kernels.h): the same arithmetic, and
+     * which is faster depends on the caches as much as on the ISA */
+    int by_token = 0;
+    const ttt_kernels *rec = cand[pick[S_UPDATE]];
+    if (timed && e->d < TTT_CHUNK_MIN_D && rec->learn_run) {
+        ttt_kernels none = *rec;
+        none.learn_run = NULL;
+        const ttt_kernels *two[2] = { &none, rec };
+        by_token = race(&pr, &g_slots[S_UPDATE], two, 2) == 0;
+    }
     if (timed)
         probe_free(&pr);
     /* a model runs either update_predict or the chunk kernels per token,
@@ -414,13 +445,17 @@ static void compose(entry *e, const ttt_kernels *const *cand, size_t n, int mode
             set_fn(&e->k, g_slots[s].field[f], get_fn(cand[pick[s]], g_slots[s].field[f]));
         mixed |= pick[s] != pick[0];
     }
-    if (!mixed) {
+    if (by_token)
+        e->k.learn_run = NULL;
+    if (!mixed && !by_token) {
         snprintf(e->name, sizeof e->name, "%s", cand[pick[0]]->name);
     } else {
         size_t len = 0;
         for (size_t s = 0; s < S_COUNT; s++)
             len += (size_t)snprintf(e->name + len, sizeof e->name - len, "%s%s=%s", s ? " " : "",
                                     g_slots[s].name, cand[pick[s]]->name);
+        if (by_token)
+            snprintf(e->name + len, sizeof e->name - len, " learn_run=none");
     }
     e->k.name = e->name;
 }

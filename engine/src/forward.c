@@ -201,6 +201,143 @@ static void recur_chunked(ttt_model *m, size_t nb, const float *inv, const float
     }
 }
 
+/*
+ * The recurrence of a block for d < TTT_CHUNK_MIN_D with learning on, all
+ * its learned tokens in one learn_run call (kernels.h): the per-token order
+ * bit for bit, with a band of W's rows kept in L1 for the whole block.
+ *
+ * One thing of the per-token order does not split by rows: a token whose
+ * surprise is not finite is skipped, which a band kernel would only find
+ * after it had learned the token. So a block takes this path only when
+ * none of its tokens can have such a surprise, which run_bounded proves
+ * from a bound B of ||W||_F: the prediction error is at most
+ * B ||x|| + ||tg||, and a step leaves W' = W (decay I - r x x^T) + r tg x^T,
+ * so ||W'|| <= rho B + r ||tg|| ||x|| with rho = max(decay, r ||x||^2 - decay)
+ * (1 for unit keys, eta <= 2 and no forgetting: B then grows by at most
+ * 2 eta a token). Errors below RUN_E_MAX keep every sum of squares far below
+ * FLT_MAX; RUN_SLACK per token covers f32 rounding many times over.
+ */
+#define RUN_E_MAX 1e17
+#define RUN_SLACK (1.0 + 1e-3)
+
+/* d max|W| + ||pend_c|| ||pend_f||: INFINITY if W holds a non-finite value */
+static double w_norm_bound(const ttt_model *m)
+{
+    const size_t d = m->d;
+    uint32_t b = 0;
+    for (size_t j = 0; j < d; j++) {
+        const uint32_t c = m->k->absmax_bits(m->W + j * m->ws, d);
+        b = c > b ? c : b;
+    }
+    if (b >= 0x7f800000u)
+        return INFINITY;
+    double n = (double)d * from_bits(b);
+    if (m->pending) {
+        double sc = 0.0, sf = 0.0;
+        for (size_t i = 0; i < d; i++) {
+            sc += (double)m->pend_c[i] * m->pend_c[i];
+            sf += (double)m->pend_f[i] * m->pend_f[i];
+        }
+        n += sqrt(sc) * sqrt(sf);
+    }
+    return n;
+}
+
+/* xx[u]: ||x[u]||^2 or more (see recur_run) */
+static int run_bounded(ttt_model *m, size_t n, const float *const *x, const float *const *tg, const float *r,
+                       const double *xx)
+{
+    const double decay = m->decay, rd = sqrt((double)m->d);
+    double kt[TTT_BLOCK];
+    for (size_t u = 0; u < n; u++)
+        kt[u] = tg[u] == x[u] ? sqrt(xx[u]) : rd * from_bits(m->k->absmax_bits(tg[u], m->d));
+    int exact = 0;
+    if (!(m->wnorm < RUN_E_MAX)) {
+        m->wnorm = w_norm_bound(m);
+        exact = 1;
+    }
+    for (;;) {
+        double B = m->wnorm;
+        size_t u = 0;
+        for (; u < n; u++) {
+            const double kx = sqrt(xx[u]), rs = r[u] * xx[u];
+            if (!((B * kx + kt[u]) * RUN_SLACK <= RUN_E_MAX))
+                break;
+            const double rho = rs - decay > decay ? rs - decay : decay;
+            B = (rho * B + r[u] * kt[u] * kx) * RUN_SLACK;
+        }
+        if (u == n) {
+            m->wnorm = B;
+            return 1;
+        }
+        if (exact)
+            return 0;
+        m->wnorm = w_norm_bound(m); /* B may have grown far past ||W|| */
+        exact = 1;
+    }
+}
+
+/* 0, with nothing changed but scratch, when run_bounded says no */
+static int recur_run(ttt_model *m, size_t nb, const float *inv, const float *inv_v, float *surprise)
+{
+    const ttt_kernels *k = m->k;
+    const size_t d = m->d, ws = m->ws;
+    const int next = m->cfg.objective == TTT_OBJECTIVE_NEXT;
+    const int nlms = m->cfg.update == TTT_UPDATE_NLMS;
+    const float eta = m->cfg.inner_lr;
+    const float *x[TTT_BLOCK], *tg[TTT_BLOCK];
+    float r[TTT_BLOCK];
+    double xx[TTT_BLOCK];
+    const float *prev = m->prev;
+    size_t n = 0;
+    for (size_t t = 0; t < nb; t++) {
+        if (!m->ok[t])
+            continue;
+        float *f = m->kb + t * ws;
+        make_key(m, t, inv, f);
+        tg[n] = make_target(m, t, inv_v, f, m->xb + t * ws);
+        /* NEXT predicts a token from the key of the one learned before */
+        x[n] = next ? prev : f;
+        if (nlms) {
+            const float s = sum_sq(x[n], d);
+            r[n] = eta / (s + 1e-6f);
+            xx[n] = (double)s * (1.0 + 1e-4); /* f32 sums of d <= 511 squares */
+        } else {
+            r[n] = eta;
+            xx[n] = 1.0 + 1e-5; /* without NLMS every key has unit norm, or is 0 */
+        }
+        prev = f;
+        n++;
+    }
+    if (n && !run_bounded(m, n, x, tg, r, xx))
+        return 0;
+    if (n) {
+        k->learn_run(m->W, d, ws, m->pending ? m->pend_c : NULL, m->pend_f, m->decay, x, tg, r, n, m->pb, ws,
+                     m->pend_c);
+        memcpy(m->pend_f, x[n - 1], d * sizeof(float));
+        m->pending = 1;
+        if (next)
+            memcpy(m->prev, prev, d * sizeof(float));
+    }
+    for (size_t t = 0, u = 0; t < nb; t++) {
+        float s = NAN;
+        if (m->ok[t]) {
+            const float *p = m->pb + u * ws;
+            uint32_t pmax;
+            s = k->error(p, tg[u], d, r[u], m->p, &pmax) / (float)d;
+            const float mp = quantize_token(k, p, d, from_bits(pmax), m->qp + t * m->dq, &m->qpsum[t]);
+            m->g[t] = mp * m->s_up / 127.0f;
+            u++;
+        } else {
+            skip_token(m, t);
+        }
+        m->stats.tokens_seen++;
+        if (surprise)
+            surprise[t] = s;
+    }
+    return 1;
+}
+
 static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, float *surprise)
 {
     const ttt_kernels *k = m->k;
@@ -230,6 +367,12 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
         k->tgemm_residual(m->up, D, d, m->qp, m->dq, m->qpsum, nb, in, m->g, out, D, m->acc_up);
         return;
     }
+    if (k->learn_run && m->cfg.learning && recur_run(m, nb, inv, inv_v, surprise)) {
+        k->tgemm_residual(m->up, D, d, m->qp, m->dq, m->qpsum, nb, in, m->g, out, D, m->acc_up);
+        return;
+    }
+    if (m->cfg.learning)
+        m->wnorm = INFINITY; /* learned below without a bound */
     const float eta = m->cfg.inner_lr;
     const int nlms = m->cfg.update == TTT_UPDATE_NLMS;
     for (size_t t = 0; t < nb; t++) {

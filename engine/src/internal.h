@@ -24,7 +24,9 @@
 static inline size_t ttt_w_stride(size_t d)
 {
     const size_t ws = (d + 15) / 16 * 16;
-    return d >= TTT_CHUNK_MIN_D && ws % 512 == 0 ? ws + 16 : ws;
+    if (d >= TTT_CHUNK_MIN_D)
+        return ws % 512 == 0 ? ws + 16 : ws;
+    return d >= 64 && ws % 32 == 0 ? ws + 16 : ws;
 }
 
 /* Below this max|x| a vector quantises to all zeros (see docs/SPEC.md). */
@@ -71,6 +73,8 @@ struct ttt_model {
     float *pend_c;           /* the step c of the last learned token */
     float *pend_f;           /* the key it was learned with */
     float *prev;             /* NEXT: the previous token's key; 0 after reset */
+    double wnorm;            /* an upper bound of ||W||_F with the pending update applied,
+                              * INFINITY when not known (forward.c, run_bounded) */
     ttt_stats stats;
     /* the open chunk (d >= TTT_CHUNK_MIN_D): W is its start, and its
      * chunk_n learned tokens wait as rows of ck (keys) and cc (steps) */
@@ -89,9 +93,10 @@ struct ttt_model {
     float *f;                /* d: the key */
     float *v;                /* d: the target, when it is not the key */
     float *p;                /* d */
-    float *kb;               /* chunked: TTT_BLOCK x ws, the keys of the block */
-    float *xb;               /* chunked NEXT: TTT_BLOCK x ws, the inputs kin */
-    float *pb;               /* chunked: TTT_BLOCK x ws, the predictions */
+    float *kb;               /* TTT_BLOCK x ws, the keys of the block */
+    float *xb;               /* TTT_BLOCK x ws: chunked NEXT, the inputs kin; learn_run, the
+                              * targets that are not the keys */
+    float *pb;               /* TTT_BLOCK x ws, the predictions */
     float mx[TTT_BLOCK];     /* absmax per token, 0 below the floor */
     float g[TTT_BLOCK];      /* residual scale per token */
     unsigned char ok[TTT_BLOCK]; /* token finite */

@@ -57,6 +57,20 @@ typedef struct ttt_kernels {
     void (*update_predict)(float *Wt, size_t d, size_t ws, const float *c,
                            const float *fo, float decay, const float *fn, float *p);
 
+    /* n >= 1 learned tokens of the per-token order in one call, bit for bit
+     * the same as, for t = 0 .. n-1 in order,
+     *   update_predict(Wt, d, ws, t ? c_(t-1) : c0, t ? x[t-1] : x0, decay, x[t], P + t * ps)
+     *   c_t[i] = r[t] * (P[t * ps + i] - tg[t][i])   for i < d (error's c)
+     * and cn gets c_(n-1); cn may equal c0. c0 NULL: no update before token
+     * 0 (x0 unused). Row i of W and of every P depends only on row i's past
+     * (e and c are per row), so a kernel may run all n tokens over one band
+     * of rows before the next: the band stays in L1 for n tokens, where the
+     * per-token order streams all of W through it once a token. NULL in a
+     * table without one: forward then runs update_predict token by token. */
+    void (*learn_run)(float *Wt, size_t d, size_t ws, const float *c0, const float *x0, float decay,
+                      const float *const *x, const float *const *tg, const float *r, size_t n, float *P,
+                      size_t ps, float *cn);
+
     /* SPEC step 5 with the learn step's c, for j < d: e = p[j] - tg[j],
      * c[j] = r * e, and the return value is the sum of e^2 in the SPEC's
      * order: u[k] sums e^2 over j = k (mod 8) from +0, left to right, then

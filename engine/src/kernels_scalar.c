@@ -96,6 +96,22 @@ static void update_predict_c(float *Wt, size_t d, size_t ws, const float *c,
     }
 }
 
+/* the reference: the per-token order as the contract states it */
+static void learn_run_c(float *Wt, size_t d, size_t ws, const float *c0, const float *x0, float decay,
+                        const float *const *x, const float *const *tg, const float *r, size_t n, float *P,
+                        size_t ps, float *cn)
+{
+    const float *c = c0, *fo = x0;
+    for (size_t t = 0; t < n; t++) {
+        float *p = P + t * ps;
+        update_predict_c(Wt, d, ws, c, fo, decay, x[t], p);
+        for (size_t i = 0; i < d; i++)
+            cn[i] = r[t] * (p[i] - tg[t][i]);
+        c = cn;
+        fo = x[t];
+    }
+}
+
 /* eight independent sums: each lane of the loop is its own chain */
 static float error_c(const float *p, const float *tg, size_t d, float r, float *c, uint32_t *pmax)
 {
@@ -218,6 +234,6 @@ static void chunk_correct_c(float *p, size_t d, const float *C, const float *K, 
 
 const ttt_kernels ttt_kernels_scalar = {
     "scalar", absmax_bits_c, quantize_c, ttt_tpack_rows_size, ttt_tpack_rows, tgemm_c,
-    update_predict_c, error_c, scale_i32_c, sumsq_c, residual_c, tgemm_residual_c,
+    update_predict_c, learn_run_c, error_c, scale_i32_c, sumsq_c, residual_c, tgemm_residual_c,
     quantize_block_c, chunk_predict_c, chunk_update_c, chunk_correct_c,
 };

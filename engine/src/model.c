@@ -216,12 +216,12 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
         (err = alloc_array((void **)&m->f, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->v, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->p, d, sizeof(float))) ||
+        (err = alloc_array((void **)&m->kb, TTT_BLOCK, m->ws * sizeof(float))) ||
+        (err = alloc_array((void **)&m->xb, TTT_BLOCK, m->ws * sizeof(float))) ||
+        (err = alloc_array((void **)&m->pb, TTT_BLOCK, m->ws * sizeof(float))) ||
         (d >= TTT_CHUNK_MIN_D &&
          ((err = alloc_array((void **)&m->ck, TTT_CHUNK, m->ws * sizeof(float))) ||
-          (err = alloc_array((void **)&m->cc, TTT_CHUNK, m->ws * sizeof(float))) ||
-          (err = alloc_array((void **)&m->kb, TTT_BLOCK, m->ws * sizeof(float))) ||
-          (err = alloc_array((void **)&m->xb, TTT_BLOCK, m->ws * sizeof(float))) ||
-          (err = alloc_array((void **)&m->pb, TTT_BLOCK, m->ws * sizeof(float)))))) {
+          (err = alloc_array((void **)&m->cc, TTT_CHUNK, m->ws * sizeof(float)))))) {
         ttt_aligned_free(down);
         ttt_aligned_free(up);
         ttt_destroy(m);
@@ -253,6 +253,7 @@ int ttt_reset(ttt_model *m)
     memset(m->prev, 0, m->d * sizeof(float));
     m->pending = 0;
     m->chunk_n = 0;
+    m->wnorm = 0.0;
     memset(&m->stats, 0, sizeof m->stats);
     return TTT_OK;
 }

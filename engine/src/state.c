@@ -211,6 +211,7 @@ int ttt_state_load(ttt_model *m, const void *buf, size_t len)
     }
     m->pending = 0;
     m->chunk_n = 0;
+    m->wnorm = INFINITY; /* not known until forward needs it */
     m->stats.tokens_seen = seen;
     m->stats.tokens_skipped = skipped;
     return TTT_OK;

@@ -52,7 +52,7 @@ static float frand(void) /* uniform in [-1, 1) */
 typedef struct {
     size_t D, d, Dq, dq, as, ws;
     float *x, *out, *Wt, *c, *fo, *fn, *p, *f, mx[NTOK], g[NTOK];
-    float *X, *P, *C, *K; /* chunked: NTOK x ws each */
+    float *X, *P, *C, *K; /* NTOK x ws each: the chunk kernels', learn_run's */
     int8_t *q, *qp;
     int32_t *acc_down, *acc_up, qsum[NTOK], qpsum[NTOK];
     uint8_t *down, *up;
@@ -104,15 +104,13 @@ static void setup(bufs *b, const ttt_kernels *k, const ttt_kernels *kup, size_t 
     b->acc_up = zalloc(NTOK * ttt_acc_stride(D) * sizeof(int32_t));
     fill(b->x, NTOK * D, 1.0f);
     fill(b->Wt, d * b->ws, 0.01f);
-    if (d >= TTT_CHUNK_MIN_D) {
-        b->X = zalloc(NTOK * b->ws * sizeof(float));
-        b->P = zalloc(NTOK * b->ws * sizeof(float));
-        b->C = zalloc(NTOK * b->ws * sizeof(float));
-        b->K = zalloc(NTOK * b->ws * sizeof(float));
-        fill(b->X, NTOK * b->ws, 0.2f);
-        fill(b->C, NTOK * b->ws, 1e-4f);
-        fill(b->K, NTOK * b->ws, 0.2f);
-    }
+    b->X = zalloc(NTOK * b->ws * sizeof(float));
+    b->P = zalloc(NTOK * b->ws * sizeof(float));
+    b->C = zalloc(NTOK * b->ws * sizeof(float));
+    b->K = zalloc(NTOK * b->ws * sizeof(float));
+    fill(b->X, NTOK * b->ws, 0.2f);
+    fill(b->C, NTOK * b->ws, 1e-4f);
+    fill(b->K, NTOK * b->ws, 0.2f);
     fill(b->c, d, 0.01f);
     fill(b->fo, d, 0.2f);
     fill(b->fn, d, 0.2f);
@@ -141,11 +139,11 @@ static void teardown(bufs *b)
         ttt_aligned_free(all[i]);
 }
 
-enum { K_QUANT, K_DOWN, K_NORM, K_KEY, K_UPDATE, K_ERROR, K_QUANT_P, K_UP, K_CPRED, K_CUPD, K_CCORR, K_COUNT };
+enum { K_QUANT, K_DOWN, K_NORM, K_KEY, K_UPDATE, K_ERROR, K_QUANT_P, K_UP, K_CPRED, K_CUPD, K_CCORR, K_RUN, K_COUNT };
 static const char *const k_names[K_COUNT] = {
     "quantize_block (x)", "tgemm (Down)", "sumsq (norm)", "scale_i32 (key)",
     "update_predict (W)", "error", "quantize (p)", "tgemm_residual (Up)",
-    "chunk_predict", "chunk_update", "chunk_correct",
+    "chunk_predict", "chunk_update", "chunk_correct", "learn_run (W, block)",
 };
 
 /* does forward run kernel w at state dim d? */
@@ -153,6 +151,8 @@ static int runs_at(int w, size_t d)
 {
     const int chunked = d >= TTT_CHUNK_MIN_D;
     if (w == K_UPDATE)
+        return !chunked;
+    if (w == K_RUN)
         return !chunked;
     if (w >= K_CPRED)
         return chunked;
@@ -201,6 +201,17 @@ static void run_kernel(const ttt_kernels *k, bufs *b, int which)
         break;
     case K_CUPD:
         k->chunk_update(b->Wt, d, b->ws, b->C, b->K, b->ws, TTT_CHUNK, 1.0f);
+        break;
+    case K_RUN:
+        if (k->learn_run) {
+            const float *x[NTOK];
+            float r[NTOK];
+            for (size_t t = 0; t < NTOK; t++) {
+                x[t] = b->X + t * b->ws;
+                r[t] = 1e-3f;
+            }
+            k->learn_run(b->Wt, d, b->ws, b->c, b->fo, 1.0f, x, x, r, NTOK, b->P, b->ws, b->c);
+        }
         break;
     case K_CCORR:
         for (size_t t = 0; t < NTOK; t++)
@@ -269,7 +280,7 @@ static int bench(size_t D)
         ns[i][K_COUNT] = m ? best_ns(tab[i], &b, 0, m, reps) : 0.0;
         for (int w = 0; w < K_COUNT; w++) {
             ns[i][w] = 0.0;
-            if (!runs_at(w, D / 4))
+            if (!runs_at(w, D / 4) || (w == K_RUN && !tab[i]->learn_run))
                 continue;
             for (int r = 0; r < 3; r++) /* warm the caches and the branch predictors */
                 run_kernel(tab[i], &b, w);

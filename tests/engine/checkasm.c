@@ -504,6 +504,108 @@ static int check_update_predict(const ttt_kernels *k, int *same_update, int *sam
     return ok;
 }
 
+/* ---- learn_run: the tokens of a block band by band ---- */
+
+/*
+ * learn_run against its contract, run out with the scalar kernels: for each
+ * token update_predict (the step before, or c0) and error's c. Then every
+ * table's learn_run against that, bit for bit: W, every P and cn, for
+ * sizes across every band height and tail, 1 to 32 tokens, every decay,
+ * with and without c0, targets apart from the keys or the keys themselves,
+ * cn in place of c0. NaN in every padding poisons a read of it, and
+ * padding must never be written.
+ */
+static int learn_case(const ttt_kernels *k, size_t d, size_t n, float decay, int with_c0, int tg_is_x)
+{
+    const size_t ws = d + rnd() % 17, ps = d + 16 + rnd() % 9, wn = d * ws + 16, vn = d + 16;
+    float *W0 = malloc(wn * sizeof(float)), *Wa = malloc(wn * sizeof(float)), *Wb = malloc(wn * sizeof(float));
+    float *X = malloc(n * vn * sizeof(float)), *T = malloc(n * vn * sizeof(float));
+    float *Pa = malloc(n * ps * sizeof(float)), *Pb = malloc(n * ps * sizeof(float));
+    float *c0 = malloc(vn * sizeof(float)), *x0 = malloc(vn * sizeof(float));
+    float *ca = malloc(vn * sizeof(float)), *cb = malloc(vn * sizeof(float)), *e = malloc(vn * sizeof(float));
+    const float *x[32], *tg[32];
+    float r[32];
+    for (size_t i = 0; i < wn; i++)
+        W0[i] = from_bits(0x7fc00000u | rnd());
+    for (size_t j = 0; j < d; j++)
+        for (size_t i = 0; i < d; i++)
+            W0[j * ws + i] = frand() * 0.1f;
+    for (size_t i = 0; i < vn; i++) {
+        c0[i] = i < d ? frand() * 0.02f : NAN;
+        x0[i] = i < d ? frand() * 0.2f : NAN;
+    }
+    for (size_t t = 0; t < n; t++) {
+        for (size_t i = 0; i < vn; i++) {
+            X[t * vn + i] = i < d ? frand() * 0.2f : NAN;
+            T[t * vn + i] = i < d ? frand() * 0.2f : NAN;
+        }
+        x[t] = X + t * vn;
+        tg[t] = tg_is_x ? x[t] : T + t * vn;
+        r[t] = t % 3 ? 0.5f + 0.5f * frand() : 1.0f;
+    }
+    if (d > 4 && n > 1) { /* a denormal, a negative zero, a product that rounds to a denormal */
+        X[1] = from_bits(0x00012345u), X[vn + 2] = -0.0f, X[3] = from_bits(0x00800001u);
+        r[1] = 2.0f;
+    }
+    memcpy(Wa, W0, wn * sizeof(float));
+    memcpy(Wb, W0, wn * sizeof(float));
+    for (size_t i = 0; i < n * ps; i++)
+        Pa[i] = Pb[i] = -7.0f;
+    for (size_t i = 0; i < vn; i++)
+        ca[i] = cb[i] = i < d ? c0[i] : -7.0f;
+
+    /* the contract, with the scalar kernels; the reference's c in ca */
+    const float *c = with_c0 ? c0 : NULL;
+    for (size_t t = 0; t < n; t++) {
+        ttt_kernels_scalar.update_predict(Wa, d, ws, c, t ? x[t - 1] : x0, decay, x[t], Pa + t * ps);
+        uint32_t pmax;
+        (void)ttt_kernels_scalar.error(Pa + t * ps, tg[t], d, r[t], ca, &pmax);
+        c = ca;
+    }
+    /* cn in place of c0 */
+    k->learn_run(Wb, d, ws, with_c0 ? cb : NULL, x0, decay, x, tg, r, n, Pb, ps, cb);
+    int ok = 1;
+    size_t i = first_diff(Wa, Wb, wn);
+    if (i < wn) {
+        printf("# %s learn_run d=%zu n=%zu decay=%.9g c0=%d: W[%zu][%zu] %.9g vs %.9g\n", k->name, d, n, decay,
+               with_c0, i % ws, i / ws, Wb[i], Wa[i]);
+        ok = 0;
+    }
+    i = first_diff(Pa, Pb, n * ps);
+    if (ok && i < n * ps) {
+        printf("# %s learn_run d=%zu n=%zu decay=%.9g: P[%zu][%zu] %.9g vs %.9g\n", k->name, d, n, decay, i / ps,
+               i % ps, Pb[i], Pa[i]);
+        ok = 0;
+    }
+    i = first_diff(ca, cb, vn);
+    if (ok && i < vn) {
+        printf("# %s learn_run d=%zu n=%zu decay=%.9g: cn[%zu] %.9g vs %.9g\n", k->name, d, n, decay, i, cb[i],
+               ca[i]);
+        ok = 0;
+    }
+    free(W0), free(Wa), free(Wb), free(X), free(T), free(Pa), free(Pb);
+    free(c0), free(x0), free(ca), free(cb), free(e);
+    return ok;
+}
+
+static int check_learn_run(const ttt_kernels *k)
+{
+    static const size_t ds[] = { 1, 5, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 100, 127, 128, 129,
+                                 150, 176, 192, 200, 255, 256, 257, 300, 511 };
+    static const size_t ns[] = { 1, 2, 7, 32 };
+    int ok = 1;
+    for (size_t a = 0; a < sizeof ds / sizeof ds[0] && ok; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0] && ok; b++)
+            for (size_t di = 0; di < NDECAYS && ok; di++) {
+                /* the long cases once per decay and size, the short ones every way */
+                const int ways = ns[b] == 32 && ds[a] > 64 ? 1 : 4;
+                for (int w = 0; w < ways && ok; w++)
+                    ok = learn_case(k, ds[a], ns[b], g_decays[di], ways == 1 ? (int)(di & 1) : w & 1,
+                                    ways == 1 ? (int)(a & 1) : w >> 1);
+            }
+    return ok;
+}
+
 /* ---- the chunk kernels (SPEC "Large d") ---- */
 
 /*
@@ -932,7 +1034,8 @@ int main(void)
                                        "sumsq", "error and scale_i32", "tgemm_residual",
                                        "quantize_block", "chunk_predict == scalar bit for bit",
                                        "chunk_update == scalar bit for bit",
-                                       "chunk_correct == scalar bit for bit" };
+                                       "chunk_correct == scalar bit for bit",
+                                       "learn_run == scalar bit for bit" };
         if (!tables[i].avail) {
             for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
                 printf("ok %d - %s %s # SKIP no %s on this CPU\n", ++g_n, k->name, names[j], tables[i].need);
@@ -953,7 +1056,14 @@ int main(void)
         report(check_quantize_block(k), "%s %s", k->name, names[10]);
         for (int c = 0; c < 3; c++)
             report(check_chunk(k, c), "%s %s", k->name, names[11 + c]);
+        if (k->learn_run)
+            report(check_learn_run(k), "%s %s", k->name, names[14]);
+        else /* forward runs update_predict token by token with this table */
+            printf("ok %d - %s %s # SKIP this table has none\n", ++g_n, k->name, names[14]);
     }
+
+    report(check_learn_run(&ttt_kernels_scalar), "%s%s", "scalar learn_run: n tokens of update_predict ",
+           "and error's c, bit for bit");
 
     report(check_update_scalar(), "%s%s", "scalar update_predict: W - c f for decay 1, ",
            "W * decay - c f otherwise, p summed left to right");

@@ -168,7 +168,8 @@ static int has_avxvnni(void)
 #endif
 
 /* a kernel name: one table, or "slot=table" words, every table among
- * those the CPU runs up to best */
+ * those the CPU runs up to best, and "learn_run=none" last when the
+ * recurrence runs token by token */
 static int names_ok(const char *kn, ttt_isa best)
 {
 #if defined(__aarch64__)
@@ -183,6 +184,8 @@ static int names_ok(const char *kn, ttt_isa best)
     int words = 0;
     for (char *w = strtok(buf, " "); w; w = strtok(NULL, " "), words++) {
         char *eq = strchr(w, '=');
+        if (!strcmp(w, "learn_run=none"))
+            return words > 0 && !strtok(NULL, " ");
         if (eq)
             w = eq + 1;
         else if (words || strchr(kn, ' '))

@@ -483,6 +483,35 @@ static void test_reset(void)
     }
 }
 
+/* A target with magnitude can overflow the sum of squares of a surprise:
+ * that token is then skipped (docs/SPEC.md, step 5), as if it had never
+ * come, however the recurrence runs (forward.c learns a block band by band
+ * only where no token of it can overflow, and token by token elsewhere). */
+static void test_overflow_skip(void)
+{
+    static float x[N * D], y[(N + 1) * D], o1[N * D], o2[(N + 1) * D], s1[N], s2[N + 1];
+    const opts o = { "next-none", TTT_OBJECTIVE_NEXT, TTT_FEATURE_NORM_NONE, TTT_UPDATE_GRADIENT, 0.0f, 0 };
+    const size_t at = 70; /* mid-block, after the stream's own skipped token */
+    make_stream(x, N);
+    memcpy(y, x, at * D * sizeof(float));
+    for (size_t i = 0; i < D; i++)
+        y[at * D + i] = x[i] * 1e30f; /* finite, its target near 1e30: e^2 overflows */
+    memcpy(y + (at + 1) * D, x + at * D, (N - at) * D * sizeof(float));
+    ttt_model *a = make(&o, 0.5f), *b = make(&o, 0.5f);
+    ttt_stats sa, sb;
+    int ok = a && b && ttt_forward_ex(a, x, N, o1, s1) == TTT_OK && ttt_forward_ex(b, y, N + 1, o2, s2) == TTT_OK &&
+             ttt_get_stats(a, &sa) == TTT_OK && ttt_get_stats(b, &sb) == TTT_OK;
+    tap_ok(ok && isnan(s2[at]) && memcmp(o2 + at * D, y + at * D, D * sizeof(float)) == 0 &&
+               sb.tokens_skipped == sa.tokens_skipped + 1,
+           "next-none: a token whose surprise overflows is skipped (surprise NaN, output its input)");
+    tap_ok(ok && memcmp(o1, o2, at * D * sizeof(float)) == 0 &&
+               memcmp(o1 + at * D, o2 + (at + 1) * D, (N - at) * D * sizeof(float)) == 0 &&
+               memcmp(s1, s2, at * sizeof(float)) == 0 && memcmp(s1 + at, s2 + at + 1, (N - at) * sizeof(float)) == 0,
+           "next-none: every other output and surprise as in the stream without it");
+    ttt_destroy(a);
+    ttt_destroy(b);
+}
+
 int main(void)
 {
     test_validation();
@@ -495,5 +524,6 @@ int main(void)
     test_state_roundtrip();
     test_state_mismatch();
     test_reset();
+    test_overflow_skip();
     return tap_done();
 }

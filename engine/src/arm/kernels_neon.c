@@ -345,7 +345,7 @@ void ttt_chunk_correct_neon(float *p, size_t d, const float *C, const float *K, 
 
 const ttt_kernels ttt_kernels_neon = {
     "neon", ttt_absmax_bits_neon, ttt_quantize_neon, ttt_tpack_rows_size, ttt_tpack_signed, tgemm_neon,
-    ttt_update_predict_neon, ttt_error_neon, ttt_scale_i32_neon, ttt_sumsq_neon, ttt_residual_neon,
+    ttt_update_predict_neon, NULL, ttt_error_neon, ttt_scale_i32_neon, ttt_sumsq_neon, ttt_residual_neon,
     tgemm_residual_neon, ttt_quantize_block_neon, ttt_chunk_predict_neon, ttt_chunk_update_neon,
     ttt_chunk_correct_neon,
 };

@@ -76,7 +76,7 @@ static void tgemm_residual_dotprod(const uint8_t *packed, size_t rows, size_t co
 
 const ttt_kernels ttt_kernels_neon_dotprod = {
     "neon-dotprod", ttt_absmax_bits_neon, ttt_quantize_neon, ttt_tpack_rows_size, ttt_tpack_signed, tgemm_dotprod,
-    ttt_update_predict_neon, ttt_error_neon, ttt_scale_i32_neon, ttt_sumsq_neon, ttt_residual_neon,
+    ttt_update_predict_neon, NULL, ttt_error_neon, ttt_scale_i32_neon, ttt_sumsq_neon, ttt_residual_neon,
     tgemm_residual_dotprod, ttt_quantize_block_neon, ttt_chunk_predict_neon, ttt_chunk_update_neon,
     ttt_chunk_correct_neon,
 };

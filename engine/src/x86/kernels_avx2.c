@@ -157,6 +157,28 @@ static void tgemm_avx2(const uint8_t *w, size_t rows, size_t cols,
  * MASKED: the last vector holds fewer than 8 rows; the others are neither
  * read nor written.
  */
+/* one column's piece, NV vectors: W updated by the step (-c in cv) times a,
+ * then with PR summed against b into acc */
+AI void up_col(int NV, int MASKED, int UP, int DK, int PR, float *col, __m256i m, const __m256 *cv, __m256 a,
+               __m256 b, __m256 dv, __m256 *acc)
+{
+    for (int k = 0; k < NV; k++) {
+        const int mk = MASKED && k == NV - 1;
+        __m256 x = mk ? _mm256_maskload_ps(col + 8 * k, m) : _mm256_loadu_ps(col + 8 * k);
+        if (UP) {
+            if (DK)
+                x = _mm256_mul_ps(x, dv);
+            x = _mm256_add_ps(x, _mm256_mul_ps(cv[k], a));
+            if (mk)
+                _mm256_maskstore_ps(col + 8 * k, m, x);
+            else
+                _mm256_storeu_ps(col + 8 * k, x);
+        }
+        if (PR)
+            acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(x, b));
+    }
+}
+
 AI void up_chunk(int NV, int MASKED, int UP, int DK, int PR, float *Wt, size_t ws, size_t d,
                  size_t nlast, const float *c, const float *fo, float decay, const float *fn, float *p)
 {
@@ -175,26 +197,9 @@ AI void up_chunk(int NV, int MASKED, int UP, int DK, int PR, float *Wt, size_t w
     /* two columns per iteration: the loop's own bookkeeping is a good part
      * of the instructions at d = 32 */
 #pragma GCC unroll 2
-    for (size_t j = 0; j < d; j++) {
-        float *col = Wt + j * ws;
-        const __m256 a = UP ? _mm256_broadcast_ss(fo + j) : _mm256_setzero_ps();
-        const __m256 b = PR ? _mm256_broadcast_ss(fn + j) : _mm256_setzero_ps();
-        for (int k = 0; k < NV; k++) {
-            const int mk = MASKED && k == NV - 1;
-            __m256 x = mk ? _mm256_maskload_ps(col + 8 * k, m) : _mm256_loadu_ps(col + 8 * k);
-            if (UP) {
-                if (DK)
-                    x = _mm256_mul_ps(x, dv);
-                x = _mm256_add_ps(x, _mm256_mul_ps(cv[k], a));
-                if (mk)
-                    _mm256_maskstore_ps(col + 8 * k, m, x);
-                else
-                    _mm256_storeu_ps(col + 8 * k, x);
-            }
-            if (PR)
-                acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(x, b));
-        }
-    }
+    for (size_t j = 0; j < d; j++)
+        up_col(NV, MASKED, UP, DK, PR, Wt + j * ws, m, cv, UP ? _mm256_broadcast_ss(fo + j) : dv,
+               PR ? _mm256_broadcast_ss(fn + j) : dv, dv, acc);
     if (PR)
         for (int k = 0; k < NV; k++) {
             if (MASKED && k == NV - 1)
@@ -639,9 +644,91 @@ void ttt_chunk_correct_avx2(float *p, size_t d, const float *C, const float *K, 
     }
 }
 
+/*
+ * learn_run: the tokens of a block band of rows by band (kernels.h), each
+ * band's step kept in registers, negated, from one token to the next. The
+ * column pass is up_chunk's arithmetic, so the rounding is its own.
+ */
+AI void run_band(int NV, int MK, int DK, float *Wt, size_t ws, size_t d, size_t i, size_t nlast, const float *c0,
+                 const float *x0, float decay, const float *const *x, const float *const *tg, const float *r,
+                 size_t n, float *P, size_t ps, float *cn)
+{
+    const __m256 dv = _mm256_set1_ps(decay), sign = _mm256_set1_ps(-0.0f);
+    const __m256i m = lane_mask(nlast);
+    __m256 cv[4], acc[4];
+    float *w = Wt + i;
+    for (int k = 0; k < NV; k++)
+        cv[k] = c0 ? _mm256_xor_ps(ld(c0 + i + 8 * k, MK && k == NV - 1, m), sign) : _mm256_setzero_ps();
+    for (size_t t = 0; t < n; t++) {
+        const float *fo = t ? x[t - 1] : x0, *fn = x[t];
+        for (int k = 0; k < NV; k++)
+            acc[k] = _mm256_setzero_ps();
+        if (t || c0) {
+#pragma GCC unroll 2
+            for (size_t j = 0; j < d; j++)
+                up_col(NV, MK, 1, DK, 1, w + j * ws, m, cv, _mm256_broadcast_ss(fo + j), _mm256_broadcast_ss(fn + j),
+                       dv, acc);
+        } else {
+            for (size_t j = 0; j < d; j++)
+                up_col(NV, MK, 0, 0, 1, w + j * ws, m, cv, dv, _mm256_broadcast_ss(fn + j), dv, acc);
+        }
+        const __m256 nr = _mm256_set1_ps(-r[t]);
+        for (int k = 0; k < NV; k++) {
+            const int mk = MK && k == NV - 1;
+            st(P + t * ps + i + 8 * k, mk, m, acc[k]);
+            cv[k] = _mm256_mul_ps(nr, _mm256_sub_ps(acc[k], ld(tg[t] + i + 8 * k, mk, m)));
+        }
+    }
+    for (int k = 0; k < NV; k++)
+        st(cn + i + 8 * k, MK && k == NV - 1, m, _mm256_xor_ps(cv[k], sign));
+}
+
+/* Bands of 32 rows while one stays within 24 KiB (L1 is 32 KiB on Zen 3
+ * and older Intel), 24 rows up to d = 256; past that W's band is read
+ * from L2 each token, as token by token. */
+AI void run_all(int DK, float *Wt, size_t d, size_t ws, const float *c0, const float *x0, float decay,
+                const float *const *x, const float *const *tg, const float *r, size_t n, float *P, size_t ps,
+                float *cn)
+{
+    const size_t rows = d > 192 && d <= 256 ? 24 : 32;
+    size_t i = 0;
+    for (; i + rows <= d; i += rows) {
+        if (rows == 24)
+            run_band(3, 0, DK, Wt, ws, d, i, 8, c0, x0, decay, x, tg, r, n, P, ps, cn);
+        else
+            run_band(4, 0, DK, Wt, ws, d, i, 8, c0, x0, decay, x, tg, r, n, P, ps, cn);
+    }
+    if (i == d)
+        return;
+    const size_t nv = (d - i + 7) / 8, nlast = d - i - 8 * (nv - 1);
+#define RUN_REST(NV)                                                                        \
+    if (nlast == 8)                                                                         \
+        run_band(NV, 0, DK, Wt, ws, d, i, nlast, c0, x0, decay, x, tg, r, n, P, ps, cn);    \
+    else                                                                                    \
+        run_band(NV, 1, DK, Wt, ws, d, i, nlast, c0, x0, decay, x, tg, r, n, P, ps, cn);    \
+    break;
+    switch (nv) {
+    case 1: RUN_REST(1)
+    case 2: RUN_REST(2)
+    case 3: RUN_REST(3)
+    default: RUN_REST(4)
+    }
+#undef RUN_REST
+}
+
+static void learn_run_avx2(float *Wt, size_t d, size_t ws, const float *c0, const float *x0, float decay,
+                           const float *const *x, const float *const *tg, const float *r, size_t n, float *P,
+                           size_t ps, float *cn)
+{
+    if (decay != 1.0f)
+        run_all(1, Wt, d, ws, c0, x0, decay, x, tg, r, n, P, ps, cn);
+    else
+        run_all(0, Wt, d, ws, c0, x0, decay, x, tg, r, n, P, ps, cn);
+}
+
 const ttt_kernels ttt_kernels_avx2 = {
     "avx2", absmax_bits_avx2, quantize_avx2, tpack_size_avx2, tpack_avx2, tgemm_avx2,
-    update_predict_avx2, ttt_error_avx2, scale_i32_avx2, sumsq_avx2, residual_avx2,
+    update_predict_avx2, learn_run_avx2, ttt_error_avx2, scale_i32_avx2, sumsq_avx2, residual_avx2,
     tgemm_residual_avx2, quantize_block_avx2, ttt_chunk_predict_avx2, ttt_chunk_update_avx2,
     ttt_chunk_correct_avx2,
 };
@@ -649,7 +736,7 @@ const ttt_kernels ttt_kernels_avx2 = {
 /* the same with AVX-VNNI products (kernels_avx2vnni.c) */
 const ttt_kernels ttt_kernels_avx2vnni = {
     "avx2-vnni", absmax_bits_avx2, quantize_avx2, tpack_size_avx2, tpack_avx2, ttt_tgemm_avx2vnni,
-    update_predict_avx2, ttt_error_avx2, scale_i32_avx2, sumsq_avx2, residual_avx2,
+    update_predict_avx2, learn_run_avx2, ttt_error_avx2, scale_i32_avx2, sumsq_avx2, residual_avx2,
     ttt_tgemm_residual_avx2vnni, quantize_block_avx2, ttt_chunk_predict_avx2, ttt_chunk_update_avx2,
     ttt_chunk_correct_avx2,
 };
