@@ -234,7 +234,9 @@ TTT_API int ttt_get_stats(const ttt_model *model, ttt_stats *stats);
 /**
  * Name of the kernels in use: one table's name ("scalar", "avx2", "avx2-vnni",
  * "avx512", "avx512-vnni", "neon", "neon-dotprod") when every kernel comes from it, else the choice per slot,
- * e.g. "quantize_block=avx512 tgemm=avx512-vnni tgemm_residual=avx2 ...".
+ * e.g. "quantize_block=avx512 tgemm=avx512-vnni tgemm_residual=avx2 ...",
+ * ending in " learn_run=none" when the measurement found the recurrence
+ * faster token by token than a block at a time (below d = 512).
  * The string is static (lives for the process); "none" for NULL.
  */
 TTT_API const char *ttt_get_kernel_name(const ttt_model *model);
