@@ -135,7 +135,7 @@ static void run_recurrence(probe *pr, const ttt_kernels *k, size_t ci)
     float *c = pr->y, *tg = pr->z + PROBE_RUN * ws;
     uint32_t pmax;
     (void)ci;
-    if (k->learn_run) { /* as forward runs it: the keys, one run, each token's error */
+    if (k->learn_run && pr->d >= TTT_RUN_MIN_D) { /* as forward runs it: the keys, one run, each token's error */
         const float *x[PROBE_RUN], *t[PROBE_RUN];
         float r[PROBE_RUN];
         for (size_t u = 0; u < nt; u++) {
@@ -185,6 +185,12 @@ static const slot g_slots[S_COUNT] = {
 /* Per slot: a candidate has to beat the one by ISA by this much to be
  * taken, so that noise does not flip near-equal choices. */
 #define MARGIN 0.97
+/* The same for token by token against learn_run, which the probe sees as
+ * slower than forward does: forward adds per-token work the probe leaves
+ * out (measured at D = 256: the probe had token by token 3% faster, while
+ * forward runs 8% faster with learn_run). So token by token is taken only
+ * when clearly faster: a CPU on which the band order really loses. */
+#define RUN_MARGIN 0.90
 /* Stop timing a slot after this long (the first round always completes) */
 #define SLOT_BUDGET_NS 30000u
 #define ROUNDS 4
@@ -202,11 +208,11 @@ static uint64_t time_one(probe *pr, const slot *s, const ttt_kernels *k, size_t 
 #define SAMPLE_NS 2000u
 
 /* The index into cand of the slot's fastest candidate; the last (by ISA)
- * unless another is faster by MARGIN. Candidates that share all the
+ * unless another is faster by margin (MARGIN for the slots). Candidates that share all the
  * slot's functions are timed once. A first, cut-down call (one token, or a
  * quarter of d) weeds out the far slower ones, scalar mostly, before they
  * cost a full call. */
-static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, size_t n)
+static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, size_t n, double margin)
 {
     uint64_t best[TTT_MAX_TABLES], quick = UINT64_MAX;
     int live[TTT_MAX_TABLES];
@@ -263,7 +269,7 @@ static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, siz
     }
     size_t w = n - 1;
     for (size_t i = 0; i + 1 < n; i++)
-        if (live[i] && (double)best[i] < MARGIN * (double)best[n - 1] && best[i] < best[w])
+        if (live[i] && (double)best[i] < margin * (double)best[n - 1] && best[i] < best[w])
             w = i;
     if (w == n - 1)
         return w;
@@ -275,7 +281,7 @@ static size_t race(probe *pr, const slot *s, const ttt_kernels *const *cand, siz
         best[w] = tw < best[w] ? tw : best[w];
         best[n - 1] = td < best[n - 1] ? td : best[n - 1];
     }
-    return (double)best[w] < MARGIN * (double)best[n - 1] ? w : n - 1;
+    return (double)best[w] < margin * (double)best[n - 1] ? w : n - 1;
 }
 
 static void probe_free(probe *pr)
@@ -421,17 +427,17 @@ static void compose(entry *e, const ttt_kernels *const *cand, size_t n, int mode
             probe_set_matrix(&pr, e->nd, e->D);
         else if (s == S_UP)
             probe_set_matrix(&pr, e->D, e->d);
-        pick[s] = race(&pr, &g_slots[s], cand, n);
+        pick[s] = race(&pr, &g_slots[s], cand, n, MARGIN);
     }
     /* learn_run or token by token (kernels.h): the same arithmetic, and
      * which is faster depends on the caches as much as on the ISA */
     int by_token = 0;
     const ttt_kernels *rec = cand[pick[S_UPDATE]];
-    if (timed && e->d < TTT_CHUNK_MIN_D && rec->learn_run) {
+    if (timed && e->d >= TTT_RUN_MIN_D && e->d < TTT_CHUNK_MIN_D && rec->learn_run) {
         ttt_kernels none = *rec;
         none.learn_run = NULL;
         const ttt_kernels *two[2] = { &none, rec };
-        by_token = race(&pr, &g_slots[S_UPDATE], two, 2) == 0;
+        by_token = race(&pr, &g_slots[S_UPDATE], two, 2, RUN_MARGIN) == 0;
     }
     if (timed)
         probe_free(&pr);

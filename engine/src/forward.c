@@ -202,7 +202,7 @@ static void recur_chunked(ttt_model *m, size_t nb, const float *inv, const float
 }
 
 /*
- * The recurrence of a block for d < TTT_CHUNK_MIN_D with learning on, all
+ * The recurrence of a block for TTT_RUN_MIN_D <= d < TTT_CHUNK_MIN_D with learning on, all
  * its learned tokens in one learn_run call (kernels.h): the per-token order
  * bit for bit, with a band of W's rows kept in L1 for the whole block.
  *
@@ -367,7 +367,7 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
         k->tgemm_residual(m->up, D, d, m->qp, m->dq, m->qpsum, nb, in, m->g, out, D, m->acc_up);
         return;
     }
-    if (k->learn_run && m->cfg.learning && recur_run(m, nb, inv, inv_v, surprise)) {
+    if (k->learn_run && d >= TTT_RUN_MIN_D && m->cfg.learning && recur_run(m, nb, inv, inv_v, surprise)) {
         k->tgemm_residual(m->up, D, d, m->qp, m->dq, m->qpsum, nb, in, m->g, out, D, m->acc_up);
         return;
     }

@@ -16,6 +16,13 @@
 #define TTT_CHUNK_MIN_D 512
 #define TTT_CHUNK 32
 
+/* From this state dim up to TTT_CHUNK_MIN_D a block's learned tokens run
+ * band of rows by band (kernels.h, learn_run). Below, W is a few vectors
+ * wide and all of it stays in L1 token by token: the band order only adds
+ * its bookkeeping (measured at d = 16: AVX2 1.05x slower, AVX-512 1.02x
+ * faster). */
+#define TTT_RUN_MIN_D 32
+
 /* W's column stride in floats, also the row stride of the chunk's buffers:
  * d rounded up to a cache line. The chunk kernels walk a tile of rows across
  * columns, and a stride that is a multiple of 2 KiB piles those columns into
