@@ -2,7 +2,9 @@
  * The forward pass: the per-token order of operations of docs/SPEC.md,
  * written once. Work is done a block of tokens at a time: the features of a
  * block come from one batched int8 product, the recurrence runs token by
- * token, and the outputs come from a second batched product.
+ * token (or, from TTT_RUN_MIN_D on, band of W's rows by band over the
+ * block: recur_run; from TTT_CHUNK_MIN_D on, in chunks: recur_chunked),
+ * and the outputs come from a second batched product.
  *
  * The W update of token t is fused with the prediction of token t + 1 (one
  * pass over W per token). The update is therefore held "pending" between the
@@ -202,9 +204,10 @@ static void recur_chunked(ttt_model *m, size_t nb, const float *inv, const float
 }
 
 /*
- * The recurrence of a block for TTT_RUN_MIN_D <= d < TTT_CHUNK_MIN_D with learning on, all
- * its learned tokens in one learn_run call (kernels.h): the per-token order
- * bit for bit, with a band of W's rows kept in L1 for the whole block.
+ * The recurrence of a block for TTT_RUN_MIN_D <= d < TTT_CHUNK_MIN_D with
+ * learning on, all its learned tokens in one learn_run call (kernels.h):
+ * the per-token order bit for bit, with a band of W's rows kept in L1 for
+ * the whole block.
  *
  * One thing of the per-token order does not split by rows: a token whose
  * surprise is not finite is skipped, which a band kernel would only find
