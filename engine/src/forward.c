@@ -11,6 +11,7 @@
  * two, across call boundaries if need be, which keeps results identical
  * however a stream is split into calls.
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -304,10 +305,15 @@ static int recur_run(ttt_model *m, size_t nb, const float *inv, const float *inv
         if (nlms) {
             const float s = sum_sq(x[n], d);
             r[n] = eta / (s + 1e-6f);
-            xx[n] = (double)s * (1.0 + 1e-4); /* f32 sums of d <= 511 squares */
+            /* an f32 sum of d <= 511 squares: relative rounding, and each
+             * square below FLT_MIN lost at worst (flushed to 0 where the
+             * host sets FTZ/DAZ), so a tiny key never counts as 0 */
+            xx[n] = (double)s * (1.0 + 1e-4) + 2.0 * (double)d * FLT_MIN;
         } else {
             r[n] = eta;
-            xx[n] = 1.0 + 1e-5; /* without NLMS every key has unit norm, or is 0 */
+            /* without NLMS every key has unit norm, or is 0; a loaded
+             * previous key (NEXT) up to 1 + 1e-3 (state.c) */
+            xx[n] = 1.0 + 1e-3;
         }
         prev = f;
         n++;

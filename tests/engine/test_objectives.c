@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include <bitttt/bitttt.h>
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 #include "tap.h"
 
@@ -512,6 +515,55 @@ static void test_overflow_skip(void)
     ttt_destroy(b);
 }
 
+/* A W near FLT_MAX (from a state) and a key so small that its squares
+ * flush to 0, as on a host that sets FTZ/DAZ: the surprise overflows, so
+ * the token must be skipped. The bound that lets a block run band by band
+ * (forward.c) must not take such a key's norm for 0. */
+static void test_overflow_tiny_key(void)
+{
+#if defined(__x86_64__) && defined(__SSE2__)
+    const opts o = { "reconstruct-none-nlms", TTT_OBJECTIVE_RECONSTRUCT, TTT_FEATURE_NORM_NONE, TTT_UPDATE_NLMS,
+                     0.0f, 0 };
+    ttt_config c;
+    config(&c, &o, 1.0f);
+    c.hidden_dim = 256; /* d = 64: the band path */
+    ttt_model *m = NULL;
+    int ok = ttt_create_ex(&c, &m) == TTT_OK;
+    const size_t len = ok ? ttt_state_size(m) : 0;
+    unsigned char *st = malloc(len ? len : 1);
+    ok = ok && st && ttt_state_save(m, st, len, NULL) == TTT_OK;
+    if (ok) { /* every W entry 3e38, the checksum made good */
+        const uint32_t b = bits(3e38f);
+        for (size_t i = 0; i < 64 * 64; i++)
+            for (int k = 0; k < 4; k++)
+                st[64 + 4 * i + k] = (unsigned char)(b >> (8 * k));
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+        for (size_t i = 0; i + 8 < len; i++)
+            h = (h ^ st[i]) * UINT64_C(0x100000001b3);
+        for (int k = 0; k < 8; k++)
+            st[len - 8 + k] = (unsigned char)(h >> (8 * k));
+        ok = ttt_state_load(m, st, len) == TTT_OK;
+    }
+    float x[256], out[256], s = 0.0f;
+    for (size_t i = 0; i < 256; i++)
+        x[i] = (i % 3 ? 1e-20f : -0.5e-20f) * (1.0f + (float)i / 128.0f); /* keys below 1e-19: squares under FLT_MIN */
+    ttt_stats sa;
+    if (ok) {
+        const unsigned csr = _mm_getcsr();
+        _mm_setcsr(csr | 0x8040); /* FTZ | DAZ */
+        ok = ttt_forward_ex(m, x, 1, out, &s) == TTT_OK;
+        _mm_setcsr(csr);
+        ok = ok && ttt_get_stats(m, &sa) == TTT_OK;
+    }
+    tap_ok(ok && isnan(s) && memcmp(out, x, sizeof x) == 0 && sa.tokens_skipped == 1,
+           "W near FLT_MAX, a key whose squares flush to 0: its overflowing surprise skips it (%g)", s);
+    free(st);
+    ttt_destroy(m);
+#else
+    tap_skip("FTZ/DAZ are set here through MXCSR (x86-64 only)");
+#endif
+}
+
 int main(void)
 {
     test_validation();
@@ -525,5 +577,6 @@ int main(void)
     test_state_mismatch();
     test_reset();
     test_overflow_skip();
+    test_overflow_tiny_key();
     return tap_done();
 }
