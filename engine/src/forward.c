@@ -217,9 +217,11 @@ static void recur_chunked(ttt_model *m, size_t nb, const float *inv, const float
  * from a bound B of ||W||_F: the prediction error is at most
  * B ||x|| + ||tg||, and a step leaves W' = W (decay I - r x x^T) + r tg x^T,
  * so ||W'|| <= rho B + r ||tg|| ||x|| with rho = max(decay, r ||x||^2 - decay)
- * (1 for unit keys, eta <= 2 and no forgetting: B then grows by at most
- * 2 eta a token). Errors below RUN_E_MAX keep every sum of squares far below
- * FLT_MAX; RUN_SLACK per token covers f32 rounding many times over.
+ * (for unit keys and no forgetting rho is 1 up to the margins below while
+ * eta <= 2, and B grows by about 2 eta a token; grown past the limit, it
+ * is recomputed from W). Errors below RUN_E_MAX keep every sum of squares
+ * far below FLT_MAX; RUN_SLACK per token covers f32 rounding many times
+ * over.
  */
 #define RUN_E_MAX 1e17
 #define RUN_SLACK (1.0 + 1e-3)
