@@ -25,17 +25,22 @@ static float from_bits(uint32_t b)
     return f;
 }
 
-/* Quantise v (n finite floats, absmax m) per SPEC step 1; returns m, or 0
- * when v is below the floor and quantises to all zeros. */
-static float quantize_token(const ttt_kernels *k, const float *v, size_t n, float m, int8_t *q, int32_t *qsum)
+/* SPEC step 7's input for learned token t: its prediction p (absmax bits
+ * pmax) quantised as in step 1 into qp, and the residual scale g (0 when p
+ * is below the floor and quantises to all zeros). skip_token is the
+ * counterpart for a token not learned from. */
+static void quantize_prediction(ttt_model *m, size_t t, const float *p, uint32_t pmax)
 {
-    if (m < TTT_ABSMAX_FLOOR) {
-        memset(q, 0, n);
-        *qsum = 0;
-        return 0.0f;
+    const float mp = from_bits(pmax);
+    int8_t *q = m->qp + t * m->dq;
+    if (mp < TTT_ABSMAX_FLOOR) {
+        memset(q, 0, m->d);
+        m->qpsum[t] = 0;
+        m->g[t] = 0.0f;
+        return;
     }
-    *qsum = k->quantize(v, n, 127.0f / m, q);
-    return m;
+    m->qpsum[t] = m->k->quantize(p, m->d, 127.0f / mp, q);
+    m->g[t] = mp * m->s_up / 127.0f;
 }
 
 /* f = y / ||y||. The dequantisation scale of y cancels in the ratio, so f is
@@ -54,6 +59,12 @@ static void feature(const ttt_kernels *k, const int32_t *acc, size_t d, float in
         memset(f, 0, d * sizeof *f);
     else
         k->scale_i32(acc, d, inv, f);
+}
+
+/* NLMS's step for a key of squared norm kk (docs/SPEC.md, "Objectives") */
+static float nlms_rate(float eta, float kk)
+{
+    return eta / (kk + 1e-6f);
 }
 
 /* ||k||^2 for NLMS, in f32 from +0, left to right */
@@ -169,7 +180,7 @@ static void recur_chunked(ttt_model *m, size_t nb, const float *inv, const float
                 const float *kin = X + u * ws;
                 k->chunk_correct(p, d, m->cc, m->ck, ws, m->chunk_n, kin, m->decay);
                 const float *tg = make_target(m, t, inv_v, m->kb + t * ws, m->v);
-                const float r = nlms ? eta / (sum_sq(kin, d) + 1e-6f) : eta;
+                const float r = nlms ? nlms_rate(eta, sum_sq(kin, d)) : eta;
                 float *c = m->cfg.learning ? m->cc + m->chunk_n * ws : m->pend_c;
                 uint32_t pmax;
                 const float ss = k->error(p, tg, d, r, c, &pmax);
@@ -181,8 +192,7 @@ static void recur_chunked(ttt_model *m, size_t nb, const float *inv, const float
                     }
                     if (next)
                         memcpy(m->prev, m->kb + t * ws, d * sizeof(float));
-                    const float mp = quantize_token(k, p, d, from_bits(pmax), m->qp + t * m->dq, &m->qpsum[t]);
-                    m->g[t] = mp * m->s_up / 127.0f;
+                    quantize_prediction(m, t, p, pmax);
                 } else {
                     m->ok[t] = 0;
                     restart = next;
@@ -306,7 +316,7 @@ static int recur_run(ttt_model *m, size_t nb, const float *inv, const float *inv
         x[n] = next ? prev : f;
         if (nlms) {
             const float s = sum_sq(x[n], d);
-            r[n] = eta / (s + 1e-6f);
+            r[n] = nlms_rate(eta, s);
             /* an f32 sum of d <= 511 squares: relative rounding, and each
              * square below FLT_MIN lost at worst (flushed to 0 where the
              * host sets FTZ/DAZ), so a tiny key never counts as 0 */
@@ -336,8 +346,7 @@ static int recur_run(ttt_model *m, size_t nb, const float *inv, const float *inv
             const float *p = m->pb + u * ws;
             uint32_t pmax;
             s = k->error(p, tg[u], d, r[u], m->p, &pmax) / (float)d;
-            const float mp = quantize_token(k, p, d, from_bits(pmax), m->qp + t * m->dq, &m->qpsum[t]);
-            m->g[t] = mp * m->s_up / 127.0f;
+            quantize_prediction(m, t, p, pmax);
             u++;
         } else {
             skip_token(m, t);
@@ -387,7 +396,6 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
     const float eta = m->cfg.inner_lr;
     const int nlms = m->cfg.update == TTT_UPDATE_NLMS;
     for (size_t t = 0; t < nb; t++) {
-        int8_t *qp = m->qp + t * m->dq;
         float s = NAN;
         uint32_t pmax = 0; /* absmax bits of p */
         m->g[t] = 0.0f;
@@ -399,7 +407,7 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
             k->update_predict(m->W, d, m->ws, m->pending ? m->pend_c : NULL, m->pend_f, m->decay,
                               kin, m->p);
             m->pending = 0;
-            const float r = nlms ? eta / (sum_sq(kin, d) + 1e-6f) : eta;
+            const float r = nlms ? nlms_rate(eta, sum_sq(kin, d)) : eta;
             /* pend_c is only used once pending is set below */
             const float ss = k->error(m->p, tg, d, r, m->pend_c, &pmax);
             /* With unit keys and targets W stays bounded for eta <= 2; a
@@ -433,8 +441,7 @@ static void forward_block(ttt_model *m, const float *in, size_t nb, float *out, 
                 m->f = m->prev;
                 m->prev = tmp;
             }
-            const float mp = quantize_token(k, m->p, d, from_bits(pmax), qp, &m->qpsum[t]);
-            m->g[t] = mp * m->s_up / 127.0f;
+            quantize_prediction(m, t, m->p, pmax);
         }
         m->stats.tokens_seen++;
         if (surprise)

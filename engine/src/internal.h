@@ -100,7 +100,7 @@ struct ttt_model {
     float *f;                /* d: the key */
     float *v;                /* d: the target, when it is not the key */
     float *p;                /* d */
-    float *kb;               /* TTT_BLOCK x ws, the keys of the block */
+    float *kb;               /* d >= TTT_RUN_MIN_D: TTT_BLOCK x ws, the keys of the block */
     float *xb;               /* TTT_BLOCK x ws: chunked NEXT, the inputs kin; learn_run, the
                               * targets that are not the keys */
     float *pb;               /* TTT_BLOCK x ws, the predictions */

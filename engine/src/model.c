@@ -216,9 +216,11 @@ int ttt_create_ex(const ttt_config *cfg, ttt_model **out)
         (err = alloc_array((void **)&m->f, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->v, d, sizeof(float))) ||
         (err = alloc_array((void **)&m->p, d, sizeof(float))) ||
-        (err = alloc_array((void **)&m->kb, TTT_BLOCK, m->ws * sizeof(float))) ||
-        (err = alloc_array((void **)&m->xb, TTT_BLOCK, m->ws * sizeof(float))) ||
-        (err = alloc_array((void **)&m->pb, TTT_BLOCK, m->ws * sizeof(float))) ||
+        /* the block's keys, targets and predictions: learn_run's and the chunk's */
+        (d >= TTT_RUN_MIN_D &&
+         ((err = alloc_array((void **)&m->kb, TTT_BLOCK, m->ws * sizeof(float))) ||
+          (err = alloc_array((void **)&m->xb, TTT_BLOCK, m->ws * sizeof(float))) ||
+          (err = alloc_array((void **)&m->pb, TTT_BLOCK, m->ws * sizeof(float))))) ||
         (d >= TTT_CHUNK_MIN_D &&
          ((err = alloc_array((void **)&m->ck, TTT_CHUNK, m->ws * sizeof(float))) ||
           (err = alloc_array((void **)&m->cc, TTT_CHUNK, m->ws * sizeof(float)))))) {
